@@ -1,0 +1,1 @@
+"""Backends: run or emit a graph (`snnc.backends.refsim`, the reference simulator)."""

@@ -1,0 +1,180 @@
+"""Float semantics of every node type: a dispatch table from node type to a rule.
+
+A rule maps the node's input values to its output value. Values are arrays shaped
+`[T or 1, batch, *shape]`: a leading time axis of length 1 means "the same at every step"
+(direct encoding), so stateless nodes on a constant input are computed once. Neuron rules loop
+over time; everything else acts on all steps at once, which is exact here because the graph
+is feed-forward with zero delay (the trained model's timing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snnc.backends.refsim import kernels
+from snnc.ir import (
+    CLIF,
+    LIF,
+    Add,
+    AvgPool2d,
+    BatchNorm,
+    Conv2d,
+    Dense,
+    Flatten,
+    Input,
+    Node,
+    Readout,
+)
+from snnc.ir.node import channel_view
+
+
+@dataclass
+class Context:
+    """What rules may read and write besides their inputs."""
+
+    timesteps: int
+    dtype: np.dtype
+    record_states: bool
+    feeds: dict[str, np.ndarray]
+    states: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    readout: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+Rule = Callable[[Node, list[np.ndarray], Context], np.ndarray]
+
+
+def _per_sample(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
+    """Apply a `[N, ...]` kernel to a `[T, B, ...]` value by merging the two leading axes."""
+    t, b = x.shape[:2]
+    y = fn(x.reshape((t * b,) + x.shape[2:]))
+    return y.reshape((t, b) + y.shape[1:])
+
+
+def _input(node: Input, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
+    return ctx.feeds[node.name]
+
+
+def _conv2d(node: Conv2d, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
+    w = node.weight.astype(ctx.dtype)
+    y = _per_sample(lambda v: kernels.conv2d(v, w, node.stride, node.padding), xs[0])
+    if node.bias is not None:
+        y = y + node.bias.astype(ctx.dtype).reshape(-1, 1, 1)
+    return y
+
+
+def _dense(node: Dense, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
+    y = xs[0] @ node.weight.astype(ctx.dtype).T
+    if node.bias is not None:
+        y = y + node.bias.astype(ctx.dtype)
+    return y
+
+
+def _batch_norm(node: BatchNorm, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
+    shape = node.type.shape
+    mean, var, w, b = (channel_view(getattr(node, f).astype(ctx.dtype), shape)
+                       for f in ("mean", "var", "weight", "bias"))
+    return (xs[0] - mean) / np.sqrt(var + node.eps) * w + b
+
+
+def _avg_pool2d(node: AvgPool2d, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
+    return _per_sample(
+        lambda v: kernels.avg_pool2d(v, node.kernel, node.stride, node.padding), xs[0])
+
+
+def _flatten(node: Flatten, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
+    x = xs[0]
+    return x.reshape(x.shape[:2] + (-1,))
+
+
+def _add(node: Add, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
+    total = xs[0]
+    for x in xs[1:]:
+        total = total + x
+    return total
+
+
+def _steps(x: np.ndarray, ctx: Context):
+    """Yield the input at each step, repeating a time-constant value."""
+    for t in range(ctx.timesteps):
+        yield t, x[t if x.shape[0] > 1 else 0]
+
+
+def _recorder(node: Node, x: np.ndarray, ctx: Context, names: tuple[str, ...]):
+    if not ctx.record_states:
+        return None
+    shape = (ctx.timesteps,) + x.shape[1:]
+    rec = {n: np.empty(shape, ctx.dtype) for n in names}
+    ctx.states[node.name] = rec
+    return rec
+
+
+def _lif(node: LIF, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
+    x = xs[0]
+    shape = node.type.shape
+    th = channel_view(np.asarray(node.threshold, ctx.dtype), shape)
+    rest = node.v_reset if node.reset == "hard" else 0.0
+    fires = np.greater if node.compare == ">" else np.greater_equal
+    out = np.empty((ctx.timesteps,) + x.shape[1:], ctx.dtype)
+    rec = _recorder(node, x, ctx, ("v",))
+    v = np.full(x.shape[1:], rest, ctx.dtype)
+    for t, xt in _steps(x, ctx):
+        h = rest + node.decay * (v - rest) + node.gain * xt
+        s = fires(h, th)
+        v = np.where(s, node.v_reset, h) if node.reset == "hard" else h - s * th
+        out[t] = s
+        if rec is not None:
+            rec["v"][t] = v
+    return out
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _clif(node: CLIF, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
+    x = xs[0]
+    fires = np.greater if node.compare == ">" else np.greater_equal
+    out = np.empty((ctx.timesteps,) + x.shape[1:], ctx.dtype)
+    rec = _recorder(node, x, ctx, ("v", "m"))
+    v = np.zeros(x.shape[1:], ctx.dtype)
+    m = np.zeros_like(v)
+    for t, xt in _steps(x, ctx):
+        h = node.decay * v + xt
+        s = fires(h, node.threshold).astype(ctx.dtype)
+        m = m * _sigmoid(h / node.tau) + s
+        v = h - s * (node.threshold + _sigmoid(m))
+        out[t] = s
+        if rec is not None:
+            rec["v"][t] = v
+            rec["m"][t] = m
+    return out
+
+
+def _readout(node: Readout, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
+    x = xs[0]
+    out = np.empty((ctx.timesteps,) + x.shape[1:], ctx.dtype)
+    v = np.zeros(x.shape[1:], ctx.dtype)
+    for t, xt in _steps(x, ctx):
+        v = node.decay * v + xt
+        out[t] = v
+    ctx.readout[node.name] = v / ctx.timesteps if node.mean else v
+    if ctx.record_states:
+        ctx.states[node.name] = {"v": out}
+    return out
+
+
+RULES: dict[type[Node], Rule] = {
+    Input: _input,
+    Conv2d: _conv2d,
+    Dense: _dense,
+    BatchNorm: _batch_norm,
+    AvgPool2d: _avg_pool2d,
+    Flatten: _flatten,
+    Add: _add,
+    LIF: _lif,
+    CLIF: _clif,
+    Readout: _readout,
+}

@@ -1,0 +1,113 @@
+"""The simulation loop: one place that walks the graph and dispatches to node rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snnc.backends.refsim.float_ops import RULES, Context
+from snnc.errors import SimulationInputError, UnsupportedNodeError
+from snnc.ir import Graph, Input, Neuron
+
+
+@dataclass
+class SimResult:
+    """What a simulation produced.
+
+    spikes:  spiking neuron name -> bool array `[T, batch, *shape]`
+    readout: readout name -> its final value `[batch, *shape]` (time-averaged if `mean`)
+    states:  neuron name -> state variable -> `[T, batch, *shape]`, after each step's reset
+             (filled only with `record_states=True`)
+    """
+
+    timesteps: int
+    spikes: dict[str, np.ndarray] = field(default_factory=dict)
+    readout: dict[str, np.ndarray] = field(default_factory=dict)
+    states: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+
+def simulate(
+    graph: Graph,
+    inputs: np.ndarray | Mapping[str, np.ndarray],
+    timesteps: int,
+    *,
+    record_states: bool = False,
+    dtype: type[np.floating] = np.float64,
+) -> SimResult:
+    """Run a float graph for `timesteps` steps on a batch, with the trained model's timing.
+
+    `inputs` is one array for a single-input graph, or a mapping from input name to array.
+    Each array is `[batch, *shape]` (the same frame every step: direct encoding) or
+    `[T, batch, *shape]` (one frame per step).
+    """
+    if not isinstance(timesteps, int | np.integer) or isinstance(timesteps, bool) or timesteps < 1:
+        raise SimulationInputError(f"timesteps must be a positive integer, got {timesteps!r}")
+    timesteps = int(timesteps)
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise SimulationInputError(f"dtype must be a float type, got {dtype}")
+    for node in graph:
+        if type(node) not in RULES:
+            raise UnsupportedNodeError(node.name, node.op, "the float reference simulator",
+                                       [t.__name__ for t in RULES])
+    ctx = Context(timesteps, dtype, record_states, _feeds(graph, inputs, timesteps, dtype))
+    readers = {name: len(r) for name, r in graph.consumers().items()}
+    result = SimResult(timesteps)
+    values: dict[str, np.ndarray] = {}
+    for name, node in graph.nodes.items():
+        out = RULES[type(node)](node, [values[i] for i in node.inputs], ctx)
+        if isinstance(node, Neuron) and node.spiking:
+            result.spikes[name] = out.astype(bool)
+        for edge in node.inputs:
+            readers[edge] -= 1
+            if readers[edge] == 0:
+                del values[edge]  # free what no later node reads
+        if readers[name]:
+            values[name] = out
+    result.readout = ctx.readout
+    result.states = ctx.states
+    return result
+
+
+def _feeds(graph: Graph, inputs, timesteps: int, dtype: np.dtype) -> dict[str, np.ndarray]:
+    names = graph.inputs
+    if not isinstance(inputs, Mapping):
+        if len(names) != 1:
+            raise SimulationInputError(
+                f"the graph has inputs {list(names)}; pass a mapping from input name to array")
+        inputs = {names[0]: inputs}
+    missing = sorted(set(names) - set(inputs))
+    extra = sorted(set(inputs) - set(names))
+    if missing or extra:
+        raise SimulationInputError(
+            f"inputs given for {sorted(inputs)}, but the graph's inputs are {list(names)}")
+    feeds, batch = {}, None
+    for name in names:
+        node: Input = graph[name]  # type: ignore[assignment]
+        shape = node.shape
+        a = np.asarray(inputs[name])
+        accepted = f"[batch, {', '.join(map(str, shape))}] or [T={timesteps}, batch, ...]"
+        if a.dtype.kind not in "biuf":
+            raise SimulationInputError(f"input {name!r}: dtype {a.dtype} is not numeric")
+        if a.ndim not in (len(shape) + 1, len(shape) + 2) or a.shape[a.ndim - len(shape):] != shape:
+            raise SimulationInputError(
+                f"input {name!r}: expected an array shaped {accepted}, got {list(a.shape)}")
+        if a.ndim == len(shape) + 2 and a.shape[0] != timesteps:
+            raise SimulationInputError(
+                f"input {name!r}: has {a.shape[0]} time steps but timesteps={timesteps}; "
+                f"accepted: {accepted}")
+        a = a.astype(dtype, copy=False)
+        if a.ndim == len(shape) + 1:
+            a = a[None]  # time axis of length 1: the same frame every step
+        if not np.all(np.isfinite(a)):
+            raise SimulationInputError(f"input {name!r}: contains NaN or infinite values")
+        if node.encoding == "spikes" and not np.all((a == 0) | (a == 1)):
+            raise SimulationInputError(f"input {name!r}: a spike input must hold only 0 and 1")
+        if batch is not None and a.shape[1] != batch:
+            raise SimulationInputError(
+                f"input {name!r}: batch size {a.shape[1]} differs from the other inputs' {batch}")
+        batch = a.shape[1]
+        feeds[name] = a
+    return feeds

@@ -1,0 +1,1 @@
+"""Frontends: turn trained models into snnc IR graphs (`snnc.frontends.torch`)."""

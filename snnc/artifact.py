@@ -1,0 +1,228 @@
+"""The `.snnc` artifact: one file holding a graph, its metadata and golden test vectors.
+
+Readable with numpy and the standard library alone (the Lava environment has no torch), never
+pickle. Layout, all integers little-endian:
+
+    offset 0    8 bytes   magic b"SNNC\\r\\n\\x1a\\n"
+    offset 8    u32       format version
+    offset 12   u64       total file length in bytes
+    offset 20   u32       length of the JSON header
+    offset 24   u32       CRC-32 of bytes 0..24 (guards the fields above)
+    offset 28   JSON header (UTF-8): metadata, the graph document, the array table
+    ...         raw array bytes (C order, little-endian), each at a 64-byte-aligned offset
+    last 32     SHA-256 of every byte before it
+
+The fixed prefix never changes across format versions, so any snnc can tell a newer file
+from a damaged one. Files are written to a temporary name and renamed into place, so a crash
+never leaves a half-written artifact under the requested name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import tempfile
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snnc import __version__
+from snnc.errors import (
+    ArtifactError,
+    ArtifactVersionError,
+    CorruptArtifactError,
+    NotAnArtifactError,
+    SnncError,
+    TruncatedArtifactError,
+)
+from snnc.ir.graph import Graph
+from snnc.ir.serialize import graph_from_doc, graph_to_doc
+
+MAGIC = b"SNNC\r\n\x1a\n"  # 8 bytes: the name, then bytes text-mode copying would mangle
+FORMAT_VERSION = 1
+_PREFIX = struct.Struct("<8sIQI")  # magic, version, total length, header length
+_PREFIX_CRC = struct.Struct("<I")
+_HEAD = _PREFIX.size + _PREFIX_CRC.size
+_DIGEST = 32
+_ALIGN = 64
+#: Array element types an artifact may hold (little-endian numeric and boolean only).
+_DTYPES = {"|b1", "|i1", "|u1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8", "<f4", "<f8"}
+
+
+@dataclass(frozen=True, eq=False)
+class Artifact:
+    """A compiled model as shipped: the graph plus what is needed to trust and run it.
+
+    meta:   JSON-able provenance and settings (timesteps, source file, pass log, ...).
+    golden: named arrays (sample inputs and the reference simulator's expected outputs) that
+            a target environment without the compiler can check itself against.
+    """
+
+    graph: Graph
+    target: str = "float"
+    source_hash: str = ""
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    golden: Mapping[str, np.ndarray] = field(default_factory=dict)
+    snnc_version: str = __version__
+    format_version: int = FORMAT_VERSION
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        return write_artifact(self, path)
+
+
+def _header(artifact: Artifact) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    graph_doc, arrays = graph_to_doc(artifact.graph)
+    golden = {}
+    for name, value in artifact.golden.items():
+        key = f"g{len(golden)}"
+        arrays[key] = np.asarray(value)
+        golden[name] = key
+    try:
+        meta = json.loads(json.dumps(dict(artifact.meta), allow_nan=False))
+    except (TypeError, ValueError) as err:
+        raise SnncError(f"artifact metadata must be plain JSON values: {err}") from None
+    header = {
+        "snnc_version": artifact.snnc_version,
+        "target": artifact.target,
+        "source_hash": artifact.source_hash,
+        "meta": meta,
+        "graph": graph_doc,
+        "golden": golden,
+    }
+    return header, arrays
+
+
+def to_bytes(artifact: Artifact) -> bytes:
+    header, arrays = _header(artifact)
+    table: dict[str, dict[str, Any]] = {}
+    blobs: list[bytes] = []
+    offset = 0
+    for key, value in arrays.items():
+        a = np.ascontiguousarray(value)
+        a = a.astype(a.dtype.newbyteorder("<"), copy=False)
+        if a.dtype.str not in _DTYPES:
+            raise SnncError(f"array {key!r} has dtype {a.dtype}, which an artifact cannot hold; "
+                            f"accepted: {sorted(_DTYPES)}")
+        pad = -offset % _ALIGN
+        blobs.append(b"\0" * pad)
+        offset += pad
+        data = a.tobytes()
+        table[key] = {"dtype": a.dtype.str, "shape": list(a.shape), "offset": offset,
+                      "nbytes": len(data)}
+        blobs.append(data)
+        offset += len(data)
+    header["arrays"] = table
+    head_json = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    body_start = _HEAD + len(head_json)
+    body_pad = -body_start % _ALIGN
+    total = body_start + body_pad + offset + _DIGEST
+    prefix = _PREFIX.pack(MAGIC, FORMAT_VERSION, total, len(head_json))
+    content = b"".join(
+        [prefix, _PREFIX_CRC.pack(zlib.crc32(prefix)), head_json, b"\0" * body_pad, *blobs]
+    )
+    return content + hashlib.sha256(content).digest()
+
+
+def write_artifact(artifact: Artifact, path: str | os.PathLike[str]) -> Path:
+    """Write atomically: a temporary file in the same folder, fsync, then rename."""
+    path = Path(path)
+    data = to_bytes(artifact)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise SnncError(f"cannot write {str(path)!r}: folder {str(parent)!r} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_artifact(path: str | os.PathLike[str]) -> Artifact:
+    """Read and verify an artifact; every failure is an ArtifactError saying which kind."""
+    name = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ArtifactError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise ArtifactError(f"{name}: is a folder, not an artifact file") from None
+    except OSError as err:
+        raise ArtifactError(f"{name}: cannot read: {err.strerror}") from None
+    return from_bytes(data, name)
+
+
+def from_bytes(data: bytes, name: str = "<bytes>") -> Artifact:
+    if not data.startswith(MAGIC[: min(len(data), len(MAGIC))]) or not data:
+        raise NotAnArtifactError(
+            f"{name}: not an snnc artifact (it does not start with the .snnc magic bytes)")
+    if len(data) < _HEAD + _DIGEST:
+        raise TruncatedArtifactError(f"{name}: truncated: only {len(data)} bytes")
+    prefix = data[: _PREFIX.size]
+    (crc,) = _PREFIX_CRC.unpack_from(data, _PREFIX.size)
+    if zlib.crc32(prefix) != crc:
+        raise CorruptArtifactError(f"{name}: corrupt: the fixed header fails its CRC check")
+    _, version, total, head_len = _PREFIX.unpack(prefix)
+    if version > FORMAT_VERSION:
+        raise ArtifactVersionError(
+            f"{name}: written in artifact format {version} by a newer snnc; this snnc "
+            f"{__version__} reads formats 1 to {FORMAT_VERSION}: upgrade snnc")
+    if version < 1:
+        raise CorruptArtifactError(f"{name}: corrupt: format version {version} is not valid")
+    if len(data) < total:
+        raise TruncatedArtifactError(
+            f"{name}: truncated: {len(data)} bytes, but its header says {total}")
+    if len(data) > total:
+        raise CorruptArtifactError(
+            f"{name}: corrupt: {len(data) - total} unexpected bytes after the end of the artifact")
+    if hashlib.sha256(data[:-_DIGEST]).digest() != data[-_DIGEST:]:
+        raise CorruptArtifactError(
+            f"{name}: corrupt: SHA-256 checksum mismatch (the file changed after it was written)")
+    try:
+        return _parse(data, head_len, version, name)
+    except ArtifactError:
+        raise
+    except (SnncError, ValueError, KeyError, TypeError) as err:
+        # The checksum held, so the writer itself produced this: say so rather than "corrupt".
+        raise ArtifactError(f"{name}: malformed artifact content: {err}") from None
+
+
+def _parse(data: bytes, head_len: int, version: int, name: str) -> Artifact:
+    header = json.loads(data[_HEAD : _HEAD + head_len].decode())
+    body_start = _HEAD + head_len
+    body_start += -body_start % _ALIGN
+    arrays = {}
+    for key, spec in header["arrays"].items():
+        if spec["dtype"] not in _DTYPES:
+            raise ArtifactError(f"{name}: array {key!r} has unsupported dtype {spec['dtype']!r}")
+        start = body_start + spec["offset"]
+        raw = data[start : start + spec["nbytes"]]
+        a = np.frombuffer(raw, dtype=np.dtype(spec["dtype"])).reshape(spec["shape"])
+        arrays[key] = a.astype(a.dtype.newbyteorder("="), copy=True)
+    graph = graph_from_doc(header["graph"], arrays)
+    golden = {g: arrays[key] for g, key in header["golden"].items()}
+    return Artifact(
+        graph=graph,
+        target=header["target"],
+        source_hash=header["source_hash"],
+        meta=header["meta"],
+        golden=golden,
+        snnc_version=header["snnc_version"],
+        format_version=version,
+    )
+
+
+def graph_digest(graph: Graph) -> str:
+    """SHA-256 of a graph's canonical text: a source hash for graphs built in code."""
+    return hashlib.sha256(graph.text().encode()).hexdigest()
