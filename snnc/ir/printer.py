@@ -36,7 +36,8 @@ def format_value(value: Any) -> str:
     if isinstance(value, np.ndarray):
         return f"{_dtype_name(value)}[{','.join(map(str, value.shape))}]#{array_digest(value)}"
     if isinstance(value, tuple):
-        return "(" + ",".join(format_value(v) for v in value) + ")"
+        inner = ",".join(format_value(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, str):

@@ -1,0 +1,57 @@
+# Two environments (see ../shared/docs/architecture.md, "Two environments, and why"):
+#   .venv       Python 3.11: torch 2.13.0 (CPU, from local disk), spikingjelly 2.0.0, snnc editable
+#   .venv-lava  Python 3.10.13: lava-nc 0.10.0, numpy<2, snnc editable without torch
+# Each is created once and reused; a stamp file re-runs the install only when the
+# packaging files change, so a second `make test` spends its time on the tests alone.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PY311 ?= python3.11
+# pyenv provides 3.10.13 on these machines; override PY310=/path/to/python3.10 elsewhere.
+PY310 ?= $(shell pyenv prefix 3.10.13 2>/dev/null || echo /nonexistent)/bin/python
+PIP_FLAGS ?= --quiet --disable-pip-version-check
+
+VENV := .venv
+LAVA := .venv-lava
+DEPS := pyproject.toml Makefile
+
+.PHONY: help demo test test-compile test-lava envs clean-envs
+
+help:
+	@echo "make demo   compile the built-in example and simulate it (creates .venv if needed)"
+	@echo "make test   the whole test suite in both environments (creates them if needed)"
+
+$(VENV)/.ready: $(DEPS)
+	@test -x $(VENV)/bin/python || $(PY311) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_FLAGS) torch==2.13.0
+	@# spikingjelly's declared deps pull torchvision and a CUDA torch: take it alone, plus
+	@# the one dependency its modules import at load time.
+	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps spikingjelly==2.0.0
+	$(VENV)/bin/pip install $(PIP_FLAGS) "loguru>=0.7,<1" -e ".[torch,dev]"
+	@touch $@
+
+$(LAVA)/.ready: $(DEPS)
+	@test -x $(PY310) || { echo "Python 3.10 not found at $(PY310); set PY310=..." >&2; exit 1; }
+	@test -x $(LAVA)/bin/python || $(PY310) -m venv $(LAVA)
+	$(LAVA)/bin/pip install $(PIP_FLAGS) -e ".[lava,dev]"
+	@touch $@
+
+envs: $(VENV)/.ready $(LAVA)/.ready
+
+demo: $(VENV)/.ready
+	$(VENV)/bin/snnc demo
+
+# pytest exits 5 when it collects no test; make stops on any non-zero exit, so an empty
+# run fails the build instead of passing silently.
+test: test-compile test-lava
+
+test-compile: $(VENV)/.ready
+	$(VENV)/bin/python -m pytest tests/core tests/compile
+
+test-lava: $(LAVA)/.ready
+	$(LAVA)/bin/python -m pytest tests/core tests/lava
+
+clean-envs:
+	rm -rf $(VENV) $(LAVA)

@@ -1,0 +1,212 @@
+"""The .snnc artifact: round trips for every node type, and every way a file can be bad."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from snnc.artifact import (
+    FORMAT_VERSION,
+    MAGIC,
+    Artifact,
+    from_bytes,
+    read_artifact,
+    to_bytes,
+    write_artifact,
+)
+from snnc.errors import (
+    ArtifactError,
+    ArtifactVersionError,
+    CorruptArtifactError,
+    NotAnArtifactError,
+    SnncError,
+    TruncatedArtifactError,
+)
+from snnc.ir import (
+    CLIF,
+    LIF,
+    NODE_TYPES,
+    Add,
+    AvgPool2d,
+    BatchNorm,
+    Conv2d,
+    Dense,
+    Flatten,
+    Graph,
+    Input,
+    Readout,
+)
+
+
+def every_node_graph() -> Graph:
+    """One graph holding every registered node type, with varied field values."""
+    rng = np.random.default_rng(1)
+    return Graph.build([
+        Input(name="img", shape=(2, 6, 6)),
+        Input(name="events", shape=(3, 6, 6), encoding="spikes"),
+        Conv2d(name="conv", inputs=("img",), weight=rng.normal(size=(3, 2, 3, 3)).astype(np.float32),
+               bias=rng.normal(size=3), stride=(1, 1), padding=(1, 1)),
+        BatchNorm(name="bn", inputs=("conv",), mean=rng.normal(size=3), var=rng.uniform(1, 2, 3),
+                  weight=rng.normal(size=3), bias=rng.normal(size=3), eps=1e-3),
+        LIF(name="layer1.sn", inputs=("bn",), decay=0.25, threshold=rng.uniform(0.1, 1, 3),
+            compare=">", reset="hard", v_reset=-0.07),
+        Add(name="res", inputs=("layer1.sn", "events")),
+        AvgPool2d(name="pool", inputs=("res",), kernel=(2, 2), stride=(2, 2)),
+        CLIF(name="clif", inputs=("pool",), tau=2.5, threshold=0.8),
+        Flatten(name="flat", inputs=("clif",)),
+        Dense(name="fc", inputs=("flat",), weight=rng.integers(-128, 128, (5, 27)).astype(np.int8)),
+        LIF(name="soft", inputs=("fc",), decay=1.0, threshold=1.5, compare=">=", reset="soft",
+            gain=0.5),
+        Dense(name="head", inputs=("soft",), weight=rng.normal(size=(4, 5)), bias=np.zeros(4)),
+        Readout(name="out", inputs=("head",), decay=0.9, mean=False),
+    ])
+
+
+def sample_artifact() -> Artifact:
+    return Artifact(
+        every_node_graph(),
+        target="loihi2",
+        source_hash="abc123",
+        meta={"timesteps": 4, "source": "tests", "nested": {"a": [1, 2.5, None]}},
+        golden={"inputs": np.arange(12, dtype=np.float32).reshape(3, 4),
+                "spikes.layer1.sn": np.array([[True, False]])},
+    )
+
+
+def test_the_round_trip_graph_covers_every_node_type():
+    used = {node.op for node in every_node_graph()}
+    assert used == set(NODE_TYPES)
+
+
+def test_every_node_type_round_trips(tmp_path):
+    art = sample_artifact()
+    path = write_artifact(art, tmp_path / "m.snnc")
+    back = read_artifact(path)
+    assert back.graph.text() == art.graph.text()
+    for name, node in art.graph.nodes.items():
+        for field, value in node.params().items():
+            got = back.graph[name].params()[field]
+            if isinstance(value, np.ndarray):
+                assert got.dtype == value.dtype and np.array_equal(got, value), (name, field)
+            else:
+                assert type(got) is type(value) and got == value, (name, field)
+    assert back.target == "loihi2"
+    assert back.source_hash == "abc123"
+    assert back.meta == {"timesteps": 4, "source": "tests", "nested": {"a": [1, 2.5, None]}}
+    assert back.format_version == FORMAT_VERSION
+    assert set(back.golden) == {"inputs", "spikes.layer1.sn"}
+    assert np.array_equal(back.golden["inputs"], art.golden["inputs"])
+    assert back.golden["spikes.layer1.sn"].dtype == np.bool_
+
+
+def test_writing_is_deterministic():
+    assert to_bytes(sample_artifact()) == to_bytes(sample_artifact())
+
+
+def _reseal(data: bytes) -> bytes:
+    """Recompute the trailing SHA-256, as a writer would (to forge well-formed variants)."""
+    body = data[:-32]
+    return body + hashlib.sha256(body).digest()
+
+
+def test_newer_format_version_says_so():
+    data = bytearray(to_bytes(sample_artifact()))
+    struct.pack_into("<I", data, 8, FORMAT_VERSION + 1)
+    struct.pack_into("<I", data, 24, zlib.crc32(bytes(data[:24])))
+    with pytest.raises(ArtifactVersionError, match=f"format {FORMAT_VERSION + 1} by a newer snnc"):
+        from_bytes(_reseal(bytes(data)), "m.snnc")
+
+
+@pytest.mark.parametrize("cut", [1, 100, 5000])
+def test_truncated_file_says_so(cut):
+    data = to_bytes(sample_artifact())
+    with pytest.raises(TruncatedArtifactError, match="m.snnc: truncated"):
+        from_bytes(data[: len(data) - cut], "m.snnc")
+
+
+def test_truncated_to_a_few_bytes_says_so():
+    with pytest.raises(TruncatedArtifactError, match="truncated: only 20 bytes"):
+        from_bytes(to_bytes(sample_artifact())[:20], "m.snnc")
+
+
+@pytest.mark.parametrize("position", ["header", "json", "array", "digest", "last"])
+def test_a_flipped_byte_is_detected(position):
+    data = bytearray(to_bytes(sample_artifact()))
+    index = {"header": 13, "json": 40, "array": len(data) - 100, "digest": len(data) - 10,
+             "last": len(data) - 1}[position]
+    data[index] ^= 0x01
+    with pytest.raises(CorruptArtifactError, match="m.snnc: corrupt"):
+        from_bytes(bytes(data), "m.snnc")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_any_single_byte_change_gives_a_typed_error(data):
+    raw = to_bytes(sample_artifact())
+    index = data.draw(st.integers(0, len(raw) - 1))
+    delta = data.draw(st.integers(1, 255))
+    bad = bytearray(raw)
+    bad[index] ^= delta
+    with pytest.raises(ArtifactError):
+        from_bytes(bytes(bad))
+
+
+@pytest.mark.parametrize("content", [b"", b"hello world", np.lib.format.magic(1, 0) + b"x" * 64,
+                                     b"PK\x03\x04" + b"\0" * 100])
+def test_a_file_that_is_not_an_artifact_says_so(tmp_path, content):
+    path = tmp_path / "other.bin"
+    path.write_bytes(content)
+    with pytest.raises(NotAnArtifactError, match="other.bin: not an snnc artifact"):
+        read_artifact(path)
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(ArtifactError, match="nope.snnc: no such file"):
+        read_artifact(tmp_path / "nope.snnc")
+    with pytest.raises(ArtifactError, match="is a folder"):
+        read_artifact(tmp_path)
+
+
+def test_errors_are_one_line():
+    data = bytearray(to_bytes(sample_artifact()))
+    data[-1] ^= 1
+    with pytest.raises(ArtifactError) as info:
+        from_bytes(bytes(data), "m.snnc")
+    assert "\n" not in str(info.value)
+
+
+def test_magic_is_the_documented_eight_bytes():
+    assert to_bytes(sample_artifact())[:8] == MAGIC and len(MAGIC) == 8
+
+
+def test_failed_write_leaves_no_file_and_keeps_the_old_one(tmp_path, monkeypatch):
+    path = tmp_path / "m.snnc"
+    path.write_bytes(b"previous content")
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", crash)
+    with pytest.raises(OSError, match="disk full"):
+        write_artifact(sample_artifact(), path)
+    assert path.read_bytes() == b"previous content"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.snnc"]
+
+
+def test_unserializable_metadata_is_refused_before_writing(tmp_path):
+    art = Artifact(every_node_graph(), meta={"bad": object()})
+    with pytest.raises(SnncError, match="metadata must be plain JSON"):
+        write_artifact(art, tmp_path / "m.snnc")
+    assert not (tmp_path / "m.snnc").exists()
+
+
+def test_writing_into_a_missing_folder_says_which(tmp_path):
+    with pytest.raises(SnncError, match="folder .* does not exist"):
+        write_artifact(sample_artifact(), tmp_path / "no" / "m.snnc")
