@@ -48,6 +48,7 @@ demo: $(VENV)/.ready
 test: test-compile test-lava
 
 test-compile: $(VENV)/.ready
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest tests/core tests/compile
 
 test-lava: $(LAVA)/.ready

@@ -24,6 +24,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:  # output piped into `head` and closed: not an error
+            sys.stderr.close()
+            ctx.exit(0)
         except Exception as err:  # noqa: BLE001 - the CLI boundary: every error becomes a line
             if ctx.params.get("debug"):
                 traceback.print_exc()

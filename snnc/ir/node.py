@@ -98,7 +98,8 @@ class Node:
     # -- helpers for subclasses -------------------------------------------------------------
 
     def shape_error(self, what: str, expected: Any, actual: Any) -> ShapeError:
-        return ShapeError(f"node {self.name!r} ({self.op}): {what}: expected {expected}, got {actual}")
+        return ShapeError(
+            f"node {self.name!r} ({self.op}): {what}: expected {expected}, got {actual}")
 
     def field_error(self, field: str, value: Any, accepted: str) -> GraphError:
         return GraphError(

@@ -36,7 +36,8 @@ class BatchNorm(Node):
         for field in _PARAMS:
             value = getattr(self, field)
             if not isinstance(value, np.ndarray) or value.shape != (channels,):
-                raise self.shape_error(f"{field} shape", (channels,), getattr(value, "shape", value))
+                actual = getattr(value, "shape", value)
+                raise self.shape_error(f"{field} shape", (channels,), actual)
         if not isinstance(self.eps, float) or self.eps < 0:
             raise self.field_error("eps", self.eps, "expected a float >= 0")
         if np.any(self.var + self.eps <= 0):

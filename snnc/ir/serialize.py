@@ -30,7 +30,9 @@ def _encode(value: Any, arrays: dict[str, np.ndarray]) -> Any:
     if isinstance(value, tuple):
         return [_encode(v, arrays) for v in value]
     if dataclasses.is_dataclass(value) and type(value).__name__ in VALUE_TYPES:
-        fields = {f.name: _encode(getattr(value, f.name), arrays) for f in dataclasses.fields(value)}
+        fields = {
+            f.name: _encode(getattr(value, f.name), arrays) for f in dataclasses.fields(value)
+        }
         return {"$dataclass": type(value).__name__, "fields": fields}
     if value is None or isinstance(value, bool | int | float | str):
         return value

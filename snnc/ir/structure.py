@@ -33,7 +33,8 @@ class AvgPool2d(Node):
             raise self.shape_error("input shape", "(C, H, W)", x.shape)
         (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
         if 2 * ph > kh or 2 * pw > kw:
-            raise self.field_error("padding", self.padding, "padding must be at most half the kernel")
+            raise self.field_error("padding", self.padding,
+                                   "padding must be at most half the kernel")
         h = (x.shape[1] + 2 * ph - kh) // sh + 1
         w = (x.shape[2] + 2 * pw - kw) // sw + 1
         if h <= 0 or w <= 0:

@@ -51,8 +51,9 @@ def every_node_graph() -> Graph:
     return Graph.build([
         Input(name="img", shape=(2, 6, 6)),
         Input(name="events", shape=(3, 6, 6), encoding="spikes"),
-        Conv2d(name="conv", inputs=("img",), weight=rng.normal(size=(3, 2, 3, 3)).astype(np.float32),
-               bias=rng.normal(size=3), stride=(1, 1), padding=(1, 1)),
+        Conv2d(name="conv", inputs=("img",),
+               weight=rng.normal(size=(3, 2, 3, 3)).astype(np.float32), bias=rng.normal(size=3),
+               stride=(1, 1), padding=(1, 1)),
         BatchNorm(name="bn", inputs=("conv",), mean=rng.normal(size=3), var=rng.uniform(1, 2, 3),
                   weight=rng.normal(size=3), bias=rng.normal(size=3), eps=1e-3),
         LIF(name="layer1.sn", inputs=("bn",), decay=0.25, threshold=rng.uniform(0.1, 1, 3),

@@ -111,7 +111,8 @@ def test_graph_without_input_is_rejected():
                                  r"\(inputs: 'x' f32\[1,8,8\]\)"),
         (conv("c", "x", k=11), r"node 'c' \(Conv2d\): output size"),
         (Conv2d(name="c", inputs=("x",), weight=np.ones((4, 1, 3))), r"weight rank"),
-        (conv("c", "x", bias=np.ones(3)), r"node 'c' \(Conv2d\): bias shape: expected \(4,\), got \(3,\)"),
+        (conv("c", "x", bias=np.ones(3)),
+         r"node 'c' \(Conv2d\): bias shape: expected \(4,\), got \(3,\)"),
         (conv("c", "x", stride=(0, 1)), r"field stride = \(0, 1\) is invalid"),
         (Dense(name="d", inputs=("x",), weight=np.ones((2, 64))),
          r"node 'd' \(Dense\): input shape: expected \(64,\), got \(1, 8, 8\)"),
@@ -139,7 +140,8 @@ def test_node_errors_name_the_node_and_expected_vs_actual(node, message):
 
 
 def test_add_names_the_mismatched_edge():
-    with pytest.raises(ShapeError, match=r"shape of input 'b' .* expected \(4, 8, 8\), got \(4, 6, 6\)"):
+    message = r"shape of input 'b' .* expected \(4, 8, 8\), got \(4, 6, 6\)"
+    with pytest.raises(ShapeError, match=message):
         Graph.build([
             Input(name="x", shape=(1, 8, 8)),
             conv("a", "x", padding=(1, 1)),

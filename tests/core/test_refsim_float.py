@@ -10,8 +10,8 @@ import math
 
 import numpy as np
 import pytest
-
 from snnc.backends.refsim import RULES, simulate
+
 from snnc.demo import sample_inputs, tiny_network
 from snnc.errors import SimulationInputError, UnsupportedNodeError
 from snnc.ir import (
@@ -181,7 +181,8 @@ def conv_loop(x, w, b, stride, pad):
                     for c in range(c_in):
                         for p in range(kh):
                             for q in range(kw):
-                                acc += w[o, c, p, q] * xp[s, c, stride[0] * i + p, stride[1] * j + q]
+                                pixel = xp[s, c, stride[0] * i + p, stride[1] * j + q]
+                                acc += w[o, c, p, q] * pixel
                     out[s, o, i, j] = acc
     return out
 
@@ -212,7 +213,8 @@ def test_batch_norm_elementwise():
     x = np.array([[[[1.0, 2.0]], [[3.0, -1.0]]]])  # [1, 2, 1, 2]
     mean, var = np.array([1.0, 0.5]), np.array([3.0, 0.0])
     w, b, eps = np.array([2.0, -1.0]), np.array([0.5, 0.25]), 1.0
-    # channel 0: 2*(x-1)/sqrt(4)+.5 -> x=1: .5, x=2: 1.5; channel 1: -(x-.5)/1+.25 -> 3: -2.25, -1: 1.75
+    # channel 0: 2*(x-1)/sqrt(4)+.5 -> x=1: .5, x=2: 1.5
+    # channel 1: -(x-.5)/1+.25 -> x=3: -2.25, x=-1: 1.75
     got = through(BatchNorm(name="b", inputs=("x",), mean=mean, var=var, weight=w, bias=b, eps=eps),
                   x, (2, 1, 2))
     assert got.tolist() == [[[[0.5, 1.5]], [[-2.25, 1.75]]]]
@@ -311,5 +313,6 @@ def test_spike_inputs_must_be_binary():
 
 def test_unknown_node_type_is_named(monkeypatch):
     monkeypatch.delitem(RULES, Flatten)
-    with pytest.raises(UnsupportedNodeError, match=r"node 'flat' of type Flatten; supported types: "):
+    message = r"node 'flat' of type Flatten; supported types: "
+    with pytest.raises(UnsupportedNodeError, match=message):
         simulate(tiny_network(), sample_inputs(1), 2)
