@@ -29,7 +29,7 @@ $(VENV)/.ready: $(DEPS)
 	@# spikingjelly's declared deps pull torchvision and a CUDA torch: take it alone, plus
 	@# the one dependency its modules import at load time.
 	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps spikingjelly==2.0.0
-	$(VENV)/bin/pip install $(PIP_FLAGS) "loguru>=0.7,<1" -e ".[torch,dev]"
+	$(VENV)/bin/pip install $(PIP_FLAGS) "loguru>=0.7,<1" -e ".[torch,data,dev]"
 	@touch $@
 
 $(LAVA)/.ready: $(DEPS)

@@ -1,0 +1,64 @@
+"""The converter registry: how a torch module class becomes IR nodes.
+
+A converter is a function `fn(ctx, module, x) -> str`: `x` is the IR name of the module's
+input value, `ctx` (a `ConvertContext`) emits nodes and reads tensors, and the return value is
+the IR name of the module's output. Register one for your own module classes:
+
+    from snnc.frontends.torch import converter
+    from snnc.ir import LIF
+
+    @converter(MyLIF)
+    def convert_my_lif(ctx, module, x):
+        return ctx.emit(LIF(name=ctx.name, inputs=(x,), decay=module.tau,
+                            threshold=module.v_th, compare=">"))
+
+or pass `converters={MyLIF: convert_my_lif}` to `trace` for one call. Lookup follows the
+class's MRO, so a converter for `nn.Conv2d` also serves its subclasses (spikingjelly's
+`layer.Conv2d`); a converter registered for a subclass wins over its base's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from torch import nn
+
+if TYPE_CHECKING:
+    from snnc.frontends.torch.context import ConvertContext
+
+ConverterFn = Callable[["ConvertContext", nn.Module, str], str]
+
+#: Module classes snnc converts out of the box, plus any the user registers.
+CONVERTERS: dict[type, ConverterFn] = {}
+
+
+def converter(*module_types: type) -> Callable[[ConverterFn], ConverterFn]:
+    """Decorator registering `fn` as the converter for `module_types` (and their subclasses)."""
+    if not module_types or not all(isinstance(t, type) for t in module_types):
+        raise TypeError("converter(...) takes one or more module classes")
+
+    def register(fn: ConverterFn) -> ConverterFn:
+        for t in module_types:
+            CONVERTERS[t] = fn
+        return fn
+
+    return register
+
+
+def find_converter(module: nn.Module,
+                   extra: Mapping[type, ConverterFn] | None = None) -> ConverterFn | None:
+    """The converter for `module`: the most specific class in its MRO that has one."""
+    for cls in type(module).__mro__:
+        if extra and cls in extra:
+            return extra[cls]
+        if cls in CONVERTERS:
+            return CONVERTERS[cls]
+    return None
+
+
+def supported_types(extra: Mapping[type, ConverterFn] | None = None) -> list[str]:
+    """Readable names of every convertible module class, for error messages."""
+    types = set(CONVERTERS) | set(extra or ())
+    return sorted(f"{t.__module__.replace('torch.nn.modules', 'torch.nn')}.{t.__qualname__}"
+                  for t in types)
