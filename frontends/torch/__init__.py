@@ -1,6 +1,57 @@
-"""The torch frontend: trace trained PyTorch / spikingjelly SNNs into snnc IR graphs."""
+"""The torch frontend: trace trained PyTorch / spikingjelly SNNs into snnc IR graphs.
 
+    from snnc.frontends.torch import trace
+    graph = trace(model, example_input, timesteps=4)
+
+Importing this module registers the built-in converters (torch.nn, and spikingjelly 2.0 when
+it is installed). Users add their own module classes with the `converter` decorator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from snnc.frontends.torch import converters as _builtin  # noqa: F401 - registers converters
 from snnc.frontends.torch.context import ConversionError, ConvertContext
-from snnc.frontends.torch.registry import CONVERTERS, converter
+from snnc.frontends.torch.registry import CONVERTERS, ConverterFn, converter, supported_types
+from snnc.frontends.torch.tracer import STEP_MODES, TraceResult, reset_states, trace_model
+from torch import nn
 
-__all__ = ["CONVERTERS", "ConversionError", "ConvertContext", "converter"]
+from snnc.ir import Graph
+
+
+def trace(model: nn.Module, example_input: torch.Tensor, timesteps: int, *,
+          step_mode: str | None = None, input_shape: tuple[int, ...] | None = None,
+          converters: Mapping[type, ConverterFn] | None = None) -> Graph:
+    """Trace `model` into a float IR graph.
+
+    example_input: `[N, *input_shape]` (one frame per sample: single-step models, or
+        multi-step models that repeat the frame over time themselves) or
+        `[T, N, *input_shape]` (a sequence, for multi-step models). Only its shape and a few
+        of its values matter.
+    timesteps: T, the number of steps the model runs.
+    step_mode: "single" (called once per step, stateful neurons) or "multi" (neurons loop
+        over T inside); detected from what the neurons receive, and checked if given.
+    input_shape: per-sample input shape, needed when the example's first axis could be
+        either time or batch.
+    converters: extra converters for this call, {module class: fn(ctx, module, x) -> name}.
+
+    Neuron nodes are named after the modules' qualified names (`layer2.0.sn1`).
+    """
+    return trace_model(model, example_input, timesteps, step_mode=step_mode,
+                       input_shape=input_shape, converters=converters).graph
+
+
+__all__ = [
+    "CONVERTERS",
+    "STEP_MODES",
+    "ConversionError",
+    "ConvertContext",
+    "TraceResult",
+    "converter",
+    "reset_states",
+    "supported_types",
+    "trace",
+    "trace_model",
+]

@@ -1,0 +1,144 @@
+"""Compare a traced graph with the torch model it came from: spikes per layer, every step.
+
+This is the first rung of the equivalence ladder. Both sides run in float64 (the model on a
+deep copy), so what is compared is the tracer's reading of the model's semantics, not float32
+rounding at threshold ties.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from snnc.backends.refsim import simulate
+from snnc.frontends.torch import layout
+from snnc.frontends.torch.tracer import TraceResult, reset_states
+from torch import nn
+
+from snnc.errors import SimulationInputError
+from snnc.ir import Input, Neuron
+
+
+@dataclass
+class LayerAgreement:
+    name: str
+    compared: int  # neuron-steps compared
+    mismatches: int
+    #: (sample, step, neuron index, torch value, graph value) of the first mismatch
+    first: tuple[int, int, tuple[int, ...], float, float] | None = None
+
+
+@dataclass
+class TraceCheck:
+    samples: int
+    timesteps: int
+    layers: list[LayerAgreement] = field(default_factory=list)
+    output_max_abs_diff: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total_mismatches(self) -> int:
+        return sum(layer.mismatches for layer in self.layers)
+
+    def table(self) -> str:
+        rows = [f"{'layer':<28} {'compared':>10} {'mismatches':>10}  first mismatch"]
+        for a in self.layers:
+            first = "-" if a.first is None else (
+                f"sample {a.first[0]}, step {a.first[1]}, neuron {a.first[2]}: "
+                f"torch {a.first[3]:g}, graph {a.first[4]:g}")
+            rows.append(f"{a.name:<28} {a.compared:>10} {a.mismatches:>10}  {first}")
+        for name, diff in self.output_max_abs_diff.items():
+            rows.append(f"{name:<28} output: max |torch - graph| = {diff:.3g}")
+        return "\n".join(rows)
+
+
+def run_torch(model: nn.Module, inputs: np.ndarray, timesteps: int, step_mode: str,
+              input_lead: layout.Lead, frame_ndim: int, modules: dict[str, str],
+              dtype: torch.dtype = torch.float64) -> tuple[dict[str, np.ndarray], list]:
+    """Run the model on a deep copy in `dtype` and record named modules' outputs.
+
+    inputs: `[batch, *shape]` (the same frame every step) or `[T, batch, *shape]`, where
+    `frame_ndim` = len(shape) + 1. modules: key -> module path. Returns each recording as
+    `[T, batch, ...]` and the model's per-call outputs.
+    """
+    net = copy.deepcopy(model).to(dtype).eval()
+    by_path = dict(net.named_modules())
+    recorded: dict[str, list[torch.Tensor]] = {key: [] for key in modules}
+    hooks = [by_path[path].register_forward_hook(
+        lambda m, a, out, key=key: recorded[key].append(out.detach()))
+        for key, path in modules.items()]
+    x = torch.as_tensor(np.asarray(inputs), dtype=dtype)
+    is_sequence = x.ndim == frame_ndim + 1
+    outputs = []
+    try:
+        reset_states(net)
+        with torch.no_grad():
+            if step_mode == "single":
+                for t in range(timesteps):
+                    outputs.append(net(x[t] if is_sequence else x))
+            elif input_lead == layout.SEQ:
+                outputs.append(net(x if is_sequence else x.expand(timesteps, *x.shape)))
+            elif is_sequence:
+                raise SimulationInputError("this model takes one frame per sample [batch, ...] "
+                                           "and repeats it over time itself; pass frames")
+            else:
+                outputs.append(net(x))
+    finally:
+        for h in hooks:
+            h.remove()
+        reset_states(net)
+    spikes = {key: (outs[0] if step_mode == "multi" else torch.stack(outs)).cpu().numpy()
+              for key, outs in recorded.items()}
+    return spikes, outputs
+
+
+def compare_spikes(name: str, expected: np.ndarray, got: np.ndarray) -> LayerAgreement:
+    """Mismatches between two `[T, batch, ...]` spike arrays (0/1 or bool)."""
+    expected = np.asarray(expected, dtype=np.float64)
+    got = np.asarray(got, dtype=np.float64)
+    if expected.shape != got.shape:
+        raise SimulationInputError(f"layer {name!r}: spike shapes differ: torch "
+                                   f"{expected.shape}, graph {got.shape}")
+    diff = np.argwhere(expected != got)
+    first = None
+    if len(diff):
+        t, b, *neuron = (int(i) for i in diff[0])
+        first = (b, t, tuple(neuron), float(expected[tuple(diff[0])]), float(got[tuple(diff[0])]))
+    return LayerAgreement(name, expected.size, len(diff), first)
+
+
+def check_trace(model: nn.Module, result: TraceResult, inputs: np.ndarray,
+                timesteps: int) -> TraceCheck:
+    """Run the torch model and the traced graph on `inputs`; compare every neuron layer."""
+    graph = result.graph
+    (input_node,) = (n for n in graph if isinstance(n, Input))
+    torch_spikes, outputs = run_torch(model, inputs, timesteps, result.step_mode,
+                                      result.input_lead, len(input_node.shape) + 1,
+                                      result.neuron_modules)
+    sim = simulate(graph, inputs, timesteps)
+    report = TraceCheck(samples=int(np.asarray(inputs).shape[-len(input_node.shape) - 1]),
+                        timesteps=timesteps)
+    for name in result.neuron_modules:
+        report.layers.append(compare_spikes(name, torch_spikes[name], sim.spikes[name]))
+    for name, value in zip(graph.outputs, _torch_finals(outputs, result.step_mode), strict=False):
+        node = graph[name]
+        final = sim.spikes[name].mean(axis=0) if isinstance(node, Neuron) and node.spiking \
+            else sim.readout[name]
+        if value.ndim == final.ndim + 1:  # a multi-step model returning the sequence
+            value = value.mean(axis=0)
+        if value.shape == final.shape:
+            report.output_max_abs_diff[name] = float(np.max(np.abs(value - final)))
+    return report
+
+
+def _torch_finals(outputs: list, step_mode: str) -> list[np.ndarray]:
+    """The model's answer per output, averaged over time as the graph's readout does."""
+    per_call = [o if isinstance(o, tuple | list) else (o,) for o in outputs]
+    finals = []
+    for k in range(len(per_call[0])):
+        if step_mode == "single":
+            finals.append(torch.stack([c[k] for c in per_call]).mean(0).cpu().numpy())
+        else:
+            finals.append(per_call[0][k].cpu().numpy())
+    return finals

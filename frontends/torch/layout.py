@@ -1,0 +1,73 @@
+"""Leading-axis layouts of traced tensors, and the reshapes that move between them.
+
+Every tensor the tracer follows has some leading axes that are not per-sample features:
+
+    ("N",)       one time step of a batch             [N, *features]
+    ("T", "N")   a whole sequence (multi-step models) [T, N, *features]
+    ("TN",)      time and batch merged by hand        [T*N, *features]  (flatten(0, 1))
+    ("1", "N")   a frame unsqueezed for repetition    [1, N, *features]
+
+Layout operations (view, reshape, flatten, unsqueeze, repeat, expand, ...) are understood
+from the concrete shapes before and after: the tracer runs with a batch size N that differs
+from T and from 1, so the leading axes of a result identify its layout. A result whose
+features are the input's features is a pure relayout; one whose features are their product is
+a Flatten. Anything else is refused.
+"""
+
+from __future__ import annotations
+
+import math
+
+Lead = tuple[str, ...]
+
+SEQ: Lead = ("T", "N")
+STEP: Lead = ("N",)
+MERGED: Lead = ("TN",)
+UNSQUEEZED: Lead = ("1", "N")
+
+#: Layout changes a reshape may make. Broadcasting a frame over time (N -> T,N or N -> TN)
+#: is what direct-encoding models do with `x.unsqueeze(0).repeat(T, 1, ...)`.
+ALLOWED = {
+    (SEQ, MERGED), (MERGED, SEQ),
+    (STEP, UNSQUEEZED), (UNSQUEEZED, STEP), (UNSQUEEZED, SEQ),
+    (STEP, SEQ), (STEP, MERGED),
+}
+
+
+def lead_dims(lead: Lead, timesteps: int, batch: int) -> tuple[int, ...]:
+    sizes = {"T": timesteps, "N": batch, "TN": timesteps * batch, "1": 1}
+    return tuple(sizes[axis] for axis in lead)
+
+
+def split(shape: tuple[int, ...], lead: Lead, timesteps: int,
+          batch: int) -> tuple[int, ...] | None:
+    """The per-sample features of `shape` under `lead`, or None if the leading axes differ."""
+    dims = lead_dims(lead, timesteps, batch)
+    if tuple(shape[: len(dims)]) != dims:
+        return None
+    return tuple(shape[len(dims):])
+
+
+def infer_relayout(lead: Lead, features: tuple[int, ...], out_shape: tuple[int, ...],
+                   timesteps: int, batch: int) -> list[tuple[Lead, bool]]:
+    """Every reading of `out_shape` as (new lead, is_flatten) reachable from `lead`."""
+    readings = []
+    for new in (STEP, SEQ, MERGED, UNSQUEEZED):
+        if new == UNSQUEEZED and timesteps == 1:
+            continue  # with T = 1 the unsqueezed frame is the sequence itself
+        out_features = split(out_shape, new, timesteps, batch)
+        if out_features is None or (new != lead and (lead, new) not in ALLOWED):
+            continue
+        if out_features == features:
+            readings.append((new, False))
+        elif out_features == (math.prod(features),) and len(features) > 1:
+            readings.append((new, True))
+    return readings
+
+
+def tracing_batch(timesteps: int) -> int:
+    """A batch size that cannot be confused with T, 1 or T*N-style products of small T."""
+    for n in (5, 7, 11, 13):
+        if n != timesteps:
+            return n
+    raise AssertionError("unreachable")

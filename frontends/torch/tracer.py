@@ -1,0 +1,425 @@
+"""Trace a torch model into an IR graph by running it once on an example input.
+
+Modules with a converter are leaves: forward hooks see their inputs and outputs and the
+converter emits IR nodes. Between leaves, a TorchFunctionMode sees every torch function
+applied to a traced tensor (the residual `+`, flatten, view, mean over time, ...); functions
+it does not understand are refused with the module they were called from. Running the model
+for real (rather than tracing symbolically) gives concrete shapes and lets user code loop,
+branch and reshape as it likes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from snnc.frontends.torch import layout
+from snnc.frontends.torch.context import ConversionError, ConvertContext
+from snnc.frontends.torch.converters import layout_module
+from snnc.frontends.torch.registry import ConverterFn, find_converter, supported_types
+from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten
+
+from snnc.ir import Add, Flatten, Graph, Input, Neuron, Node, Readout, TensorType
+
+log = logging.getLogger(__name__)
+
+STEP_MODES = ("single", "multi")
+_ADD = {"add", "__add__", "__radd__", "__iadd__", "add_"}
+_RELAYOUT = {"flatten", "view", "reshape", "unsqueeze", "squeeze", "repeat", "expand",
+             "contiguous", "clone", "detach", "to", "float", "double", "view_as", "reshape_as"}
+_TIME_REDUCE = {"mean", "sum"}
+_IDENTITY = {"dropout", "feature_alpha_dropout", "alpha_dropout", "identity"}
+SUPPORTED_FUNCTIONS = sorted(_ADD | _RELAYOUT | _TIME_REDUCE | _IDENTITY)
+
+
+@dataclass(frozen=True)
+class Traced:
+    """What a tensor of the running model means in the IR."""
+
+    name: str
+    lead: layout.Lead
+    reduced: bool = False  # already averaged or summed over time: only an output may be
+
+
+@dataclass
+class TraceResult:
+    graph: Graph
+    step_mode: str
+    input_lead: layout.Lead
+    neuron_modules: dict[str, str] = field(default_factory=dict)  # IR name -> module path
+
+
+class _Tracer:
+    def __init__(self, model: nn.Module, timesteps: int, batch: int,
+                 converters: Mapping[type, ConverterFn] | None):
+        self.model = model
+        self.T = timesteps
+        self.N = batch
+        self.extra = converters
+        self.paths = {id(m): name for name, m in model.named_modules()}
+        self.nodes: dict[str, Node] = {}
+        self.types: dict[str, TensorType] = {}
+        self.values: dict[int, Traced] = {}
+        self.alive: list[torch.Tensor] = []  # keeps ids unique while tracing
+        self.scopes: list[str] = []
+        self.leaf_depth = 0
+        self.pending: list[tuple[nn.Module, str, ConverterFn, Traced]] = []
+        self.calls: Counter[str] = Counter()
+        self.neuron_leads: dict[str, layout.Lead] = {}
+        self.neuron_modules: dict[str, str] = {}
+
+    # -- graph building ------------------------------------------------------------------------
+
+    def emit(self, node: Node) -> str:
+        if node.name in self.nodes:
+            raise ConversionError(f"two IR nodes named {node.name!r}; converters must give "
+                                  "each node a unique name (use ctx.child_name)")
+        for edge in node.inputs:
+            if edge not in self.types:
+                raise ConversionError(f"node {node.name!r} reads {edge!r}, which does not exist")
+        typed = node.replace(type=node.infer([self.types[e] for e in node.inputs]))
+        self.nodes[node.name] = typed
+        self.types[node.name] = typed.type
+        return node.name
+
+    def fresh(self, base: str) -> str:
+        name, k = base, 0
+        while name in self.nodes:
+            k += 1
+            name = f"{base}_{k}"
+        return name
+
+    def op_name(self, op: str) -> str:
+        scope = self.scopes[-1] if self.scopes else ""
+        return self.fresh(f"{scope}.{op}" if scope else op)
+
+    def bind(self, tensor: torch.Tensor, traced: Traced) -> None:
+        self.values[id(tensor)] = traced
+        self.alive.append(tensor)
+
+    def lookup(self, tensor: torch.Tensor, where: str) -> Traced:
+        try:
+            return self.values[id(tensor)]
+        except KeyError:
+            raise ConversionError(
+                f"{where} received a tensor that does not come from the model input (a "
+                "constant or a parameter used directly); snnc traces only dataflow from the "
+                "input through supported modules and functions") from None
+
+    # -- module hooks --------------------------------------------------------------------------
+
+    def path(self, module: nn.Module) -> str:
+        return self.paths.get(id(module)) or type(module).__name__.lower()
+
+    def pre_hook(self, module: nn.Module, args: tuple) -> None:
+        if self.leaf_depth:
+            self.leaf_depth += 1
+            return
+        path = self.path(module)
+        conv = find_converter(module, self.extra)
+        if conv is None:
+            if next(module.children(), None) is None:
+                raise self.unsupported_module(module, path)
+            self.scopes.append(path)
+            return
+        tensors = [a for a in tree_flatten(args)[0] if isinstance(a, torch.Tensor)]
+        where = f"module {path!r} ({type(module).__name__})"
+        if len(tensors) != 1:
+            raise ConversionError(f"{where} is called with {len(tensors)} tensors; "
+                                  "converted modules take exactly one")
+        self.pending.append((module, path, conv, self.lookup(tensors[0], where)))
+        self.leaf_depth = 1
+
+    def post_hook(self, module: nn.Module, args: tuple, out: Any) -> None:
+        if self.leaf_depth > 1:
+            self.leaf_depth -= 1
+            return
+        if self.leaf_depth == 0:
+            self.scopes.pop()
+            return
+        self.leaf_depth = 0
+        module, path, conv, x = self.pending.pop()
+        where = f"module {path!r} ({type(module).__name__})"
+        if x.reduced:
+            raise ConversionError(f"{where} reads a value already averaged over time; "
+                                  "a time reduction may only produce the model output")
+        if not isinstance(out, torch.Tensor):
+            raise ConversionError(f"{where} returned {type(out).__name__}; expected a tensor")
+        if conv is layout_module:  # Flatten, Identity, Dropout: a reshape or nothing
+            self.bind(out, self.relayout(where, x, args[0], out, type(module).__name__,
+                                         name=self.fresh(path)))
+            return
+        self.calls[path] += 1
+        name = path if self.calls[path] == 1 else f"{path}:{self.calls[path] - 1}"
+        ctx = ConvertContext(name, self.T, self.types, self.emit, self.convert_child)
+        out_name = conv(ctx, module, x.name)
+        self.check_output(where, out_name, x.lead, out)
+        node = self.nodes[out_name]
+        if isinstance(node, Neuron) and out_name != x.name:
+            if self.calls[path] > 1:
+                raise ConversionError(f"{where} is called more than once per step; a stateful "
+                                      "neuron module must be used once")
+            self.neuron_leads[out_name] = x.lead
+            self.neuron_modules[out_name] = path
+        self.bind(out, Traced(out_name, x.lead))
+
+    def check_output(self, where: str, out_name: str, lead: layout.Lead,
+                     out: torch.Tensor) -> None:
+        features = layout.split(tuple(out.shape), lead, self.T, self.N)
+        expected = self.types[out_name].shape
+        if features != expected:
+            raise ConversionError(
+                f"{where}: its converter describes an output of per-sample shape {expected}, "
+                f"but the module returned a tensor of shape {tuple(out.shape)} (layout "
+                f"{','.join(lead)}); the converter misreads the module")
+
+    def convert_child(self, child: nn.Module, x: str, name: str) -> str:
+        conv = find_converter(child, self.extra)
+        if conv is None:
+            raise self.unsupported_module(child, name)
+        return conv(ConvertContext(name, self.T, self.types, self.emit, self.convert_child),
+                    child, x)
+
+    def unsupported_module(self, module: nn.Module, path: str) -> ConversionError:
+        kind = f"{type(module).__module__}.{type(module).__qualname__}"
+        if isinstance(module, nn.MaxPool1d | nn.MaxPool2d | nn.MaxPool3d):
+            return ConversionError(
+                f"module {path!r} ({kind}): max pooling over spikes has no exact lowering on "
+                "Loihi; retrain with average pooling (nn.AvgPool2d) or a strided convolution")
+        return ConversionError(
+            f"module {path!r} ({kind}) is not supported. Supported module types: "
+            f"{', '.join(supported_types(self.extra))}. Register a converter for {kind} "
+            "(snnc.frontends.torch.converter) to add it")
+
+    # -- functions between modules -------------------------------------------------------------
+
+    def on_function(self, func: Any, args: tuple, kwargs: dict, out: Any) -> Any:
+        flat = tree_flatten((args, kwargs))[0]
+        traced = [(a, self.values[id(a)]) for a in flat
+                  if isinstance(a, torch.Tensor) and id(a) in self.values]
+        if not traced:
+            return out  # work on tensors that do not carry the model's dataflow
+        fname = getattr(func, "__name__", repr(func))
+        scope = self.scopes[-1] if self.scopes else "<model>"
+        where = f"torch function {fname!r} in module {scope!r}"
+        if not isinstance(out, torch.Tensor):
+            if fname == "__setitem__" or any(isinstance(o, torch.Tensor)
+                                             for o in tree_flatten(out)[0]):
+                raise ConversionError(f"{where} is not supported on traced values")
+            return out  # shape and size queries
+        if any(t.reduced for _, t in traced):
+            raise ConversionError(f"{where} reads a value already averaged over time; a "
+                                  "time reduction may only produce the model output")
+        if fname in _ADD:
+            self.bind(out, self.add(where, flat, traced, kwargs))
+        elif fname in _RELAYOUT or fname in _IDENTITY:
+            src, t = traced[0]
+            if not out.is_floating_point():
+                raise ConversionError(f"{where} turns the value into {out.dtype}")
+            self.bind(out, self.relayout(where, t, src, out, fname))
+        elif fname in _TIME_REDUCE:
+            self.bind(out, self.time_reduce(where, fname, traced, args, kwargs))
+        else:
+            raise ConversionError(
+                f"{where} is not supported on traced values (supported functions: "
+                f"{', '.join(SUPPORTED_FUNCTIONS)}); wrap the computation in a module class "
+                "and register a converter for it")
+        return out
+
+    def add(self, where: str, flat: list, traced: list, kwargs: dict) -> Traced:
+        tensors = [a for a in flat if isinstance(a, torch.Tensor)]
+        others = [a for a in flat if not isinstance(a, torch.Tensor)]
+        if len(traced) != 2 or len(tensors) != 2 or any(o not in (1, None) for o in others):
+            raise ConversionError(f"{where}: only the sum of two traced values is supported "
+                                  "(a residual connection), not constants or scaled sums")
+        (_, a), (_, b) = traced
+        leads = {a.lead, b.lead}
+        if len(leads) > 1 and leads != {layout.SEQ, layout.STEP}:
+            raise ConversionError(f"{where}: adds values of layouts {a.lead} and {b.lead}")
+        lead = layout.SEQ if layout.SEQ in leads else a.lead
+        return Traced(self.emit(Add(name=self.op_name("add"), inputs=(a.name, b.name))), lead)
+
+    def relayout(self, where: str, t: Traced, src: torch.Tensor, out: torch.Tensor,
+                 fname: str, name: str | None = None) -> Traced:
+        features = self.types[t.name].shape
+        readings = layout.infer_relayout(t.lead, features, tuple(out.shape), self.T, self.N)
+        if len(readings) != 1:
+            why = "is ambiguous" if readings else "is not supported"
+            raise ConversionError(
+                f"{where}: reshaping {tuple(src.shape)} (layout {','.join(t.lead)}, features "
+                f"{features}) to {tuple(out.shape)} {why}; snnc follows merging or splitting "
+                "time and batch, repeating a frame over time, and flattening the features")
+        lead, flatten = readings[0]
+        if not flatten:
+            return Traced(t.name, lead)
+        name = name or self.op_name("flatten")
+        return Traced(self.emit(Flatten(name=name, inputs=(t.name,))), lead)
+
+    def time_reduce(self, where: str, fname: str, traced: list, args: tuple,
+                    kwargs: dict) -> Traced:
+        (_, t), = traced
+        dim = kwargs.get("dim", args[1] if len(args) > 1 else None)
+        if dim in ((0,), [0]):
+            dim = 0
+        if t.lead != layout.SEQ or dim != 0 or kwargs.get("keepdim", False):
+            raise ConversionError(f"{where}: only a {fname} over the time axis (dim 0 of a "
+                                  "[T, N, ...] sequence) is supported, at the model output")
+        if isinstance(self.nodes[t.name], Neuron) and self.nodes[t.name].spiking:
+            return Traced(t.name, layout.STEP, reduced=True)  # a firing rate: read the spikes
+        readout = Readout(name=self.fresh(f"{t.name}.readout"), inputs=(t.name,),
+                          mean=fname == "mean")
+        return Traced(self.emit(readout), layout.STEP, reduced=True)
+
+
+class _Mode(TorchFunctionMode):
+    def __init__(self, tracer: _Tracer):
+        super().__init__()
+        self.tracer = tracer
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if self.tracer.leaf_depth:
+            return out
+        return self.tracer.on_function(func, args, kwargs, out)
+
+
+def reset_states(model: nn.Module, converters: Mapping[type, ConverterFn] | None = None) -> None:
+    """Reset every converted module that offers `reset()` (spikingjelly's stateful neurons,
+    or a user's neuron class): state starts afresh for every sample."""
+    for m in model.modules():
+        reset = getattr(m, "reset", None)
+        if callable(reset) and find_converter(m, converters) is not None:
+            reset()
+
+
+def input_layout(example: torch.Tensor, timesteps: int, step_mode: str | None,
+                 input_shape: tuple[int, ...] | None) -> layout.Lead:
+    """Whether the example is one frame per sample `[N, ...]` or a sequence `[T, N, ...]`."""
+    shape = tuple(example.shape)
+    if input_shape is not None:
+        if shape[-len(input_shape):] != tuple(input_shape):
+            raise ConversionError(f"example input of shape {list(shape)} does not end with the "
+                                  f"input shape {list(input_shape)}")
+        extra = len(shape) - len(input_shape)
+        if extra == 1:
+            return layout.STEP
+        if extra == 2 and shape[0] == timesteps:
+            return layout.SEQ
+        raise ConversionError(
+            f"example input of shape {list(shape)}: expected [N, {', '.join(map(str, input_shape))}]"
+            f" or [T={timesteps}, N, ...]")
+    if step_mode == "single" or shape[0] != timesteps:
+        return layout.STEP
+    raise ConversionError(
+        f"cannot tell whether the example input of shape {list(shape)} is [T={timesteps}, N, ...]"
+        " (a sequence) or [N, ...] (one frame); pass input_shape (or --input-shape)")
+
+
+def trace_model(model: nn.Module, example_input: torch.Tensor, timesteps: int, *,
+                step_mode: str | None = None, input_shape: tuple[int, ...] | None = None,
+                converters: Mapping[type, ConverterFn] | None = None) -> TraceResult:
+    """Trace `model` into a float IR graph; see `trace` for the arguments."""
+    if step_mode is not None and step_mode not in STEP_MODES:
+        raise ConversionError(f"step_mode must be one of {STEP_MODES}, got {step_mode!r}")
+    if not isinstance(timesteps, int) or timesteps < 1:
+        raise ConversionError(f"timesteps must be a positive integer, got {timesteps!r}")
+    example = torch.as_tensor(example_input)
+    if not example.is_floating_point():
+        example = example.float()
+    lead = input_layout(example, timesteps, step_mode, input_shape)
+    batch = layout.tracing_batch(timesteps)
+    axis = lead.index("N")
+    index = torch.arange(batch) % example.shape[axis]
+    x = example.index_select(axis, index).to(_model_dtype(model))
+
+    tracer = _Tracer(model, timesteps, batch, converters)
+    features = tuple(x.shape[len(lead):])
+    tracer.emit(Input(name="input", shape=features))
+    tracer.bind(x, Traced("input", lead))
+    hooks = []
+    was_training = model.training
+    try:
+        for m in model.modules():
+            hooks.append(m.register_forward_pre_hook(tracer.pre_hook))
+            hooks.append(m.register_forward_hook(tracer.post_hook))
+        model.eval()
+        reset_states(model, converters)
+        with torch.no_grad(), _Mode(tracer):
+            out = model(x)
+    except ConversionError:
+        raise
+    except Exception as err:  # the user's model failed on our input: say so, on one line
+        raise ConversionError(f"running the model on an input of shape {list(x.shape)} failed: "
+                              f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+                              ) from err
+    finally:
+        for h in hooks:
+            h.remove()
+        reset_states(model, converters)
+        model.train(was_training)
+    outputs = [tracer.lookup(o, "the model output") if isinstance(o, torch.Tensor) else None
+               for o in tree_flatten(out)[0]]
+    if not outputs or None in outputs:
+        raise ConversionError("the model must return a tensor (or a tuple of tensors) "
+                              "computed from its input")
+    names = [_output(tracer, o) for o in outputs]
+    mode = _step_mode(tracer, step_mode)
+    graph = Graph.build(tracer.nodes.values(), names)
+    log.info("traced %d nodes (%s-step model): %s", len(graph), mode,
+             Counter(n.op for n in graph))
+    return TraceResult(graph, mode, lead, dict(tracer.neuron_modules))
+
+
+def _model_dtype(model: nn.Module) -> torch.dtype:
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.get_default_dtype()
+
+
+def _output(tracer: _Tracer, t: Traced) -> str:
+    if t.reduced:
+        return t.name
+    node = tracer.nodes[t.name]
+    if t.lead not in (layout.STEP, layout.SEQ):
+        raise ConversionError(f"the model output {t.name!r} has layout {','.join(t.lead)}; "
+                              "expected [N, ...] or [T, N, ...]")
+    if isinstance(node, Neuron):
+        return t.name
+    # A per-step value (single-step models; multi-step models that return the sequence):
+    # the caller averages it over time, which is what the readout does.
+    return tracer.emit(Readout(name=tracer.fresh(f"{t.name}.readout"), inputs=(t.name,)))
+
+
+def _step_mode(tracer: _Tracer, requested: str | None) -> str:
+    if not tracer.neuron_leads:
+        raise ConversionError("the model has no spiking neuron modules that snnc recognizes; "
+                              "supported modules: " + ", ".join(supported_types(tracer.extra)))
+    modes = {}
+    for name, lead in tracer.neuron_leads.items():
+        if lead == layout.STEP:
+            modes[name] = "single"
+        elif lead == layout.SEQ:
+            modes[name] = "multi"
+        else:
+            raise ConversionError(f"neuron {name!r} receives a tensor of layout "
+                                  f"{','.join(lead)}; neurons need [N, ...] or [T, N, ...]")
+    kinds = set(modes.values())
+    if len(kinds) > 1:
+        detail = ", ".join(f"{n}: {m}" for n, m in modes.items())
+        raise ConversionError(f"the model mixes single-step and multi-step neurons ({detail})")
+    mode = kinds.pop()
+    if requested is not None and requested != mode:
+        first = next(iter(modes))
+        raise ConversionError(f"step_mode={requested!r} was requested, but neuron {first!r} "
+                              f"runs {mode}-step (it receives "
+                              f"{'[T, N, ...]' if mode == 'multi' else '[N, ...]'} tensors)")
+    return mode
+
