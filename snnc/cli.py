@@ -74,6 +74,64 @@ def demo(output: Path, timesteps: int, batch: int) -> None:
     _print_result(result)
 
 
+def _shape(ctx: click.Context, param: click.Parameter, value: str | None):
+    if value is None:
+        return None
+    try:
+        dims = tuple(int(v) for v in value.replace("x", ",").split(","))
+    except ValueError:
+        dims = ()
+    if not dims or any(d <= 0 for d in dims):
+        raise click.BadParameter(f"{value!r}: expected positive integers like 1,8,8")
+    return dims
+
+
+@cli.command("compile")
+@click.argument("model")
+@click.option("--weights", required=True, type=click.Path(path_type=Path),
+              help="Checkpoint: a state_dict, or a dict holding one under net/state_dict/model.")
+@click.option("--timesteps", "-T", required=True, type=click.IntRange(min=1),
+              help="Time steps the model runs per sample.")
+@click.option("--input-shape", required=True, callback=_shape,
+              help="Per-sample input shape, e.g. 1,8,8.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The .snnc artifact to write (only if everything succeeds).")
+@click.option("--model-kwargs", default=None, help="JSON object of keyword arguments for MODEL.")
+@click.option("--step-mode", type=click.Choice(["single", "multi"]), default=None,
+              help="single: called once per step; multi: neurons loop over T. Default: detect.")
+@click.option("--check-data", default="random", show_default=True,
+              help="Inputs for the trace check: random, digits, or a .npy file.")
+@click.option("--check-samples", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--allow-mismatch", is_flag=True,
+              help="Write the artifact even if the graph spikes differently from torch.")
+def compile_(model: str, weights: Path, timesteps: int, input_shape: tuple[int, ...],
+             output: Path, model_kwargs: str | None, step_mode: str | None, check_data: str,
+             check_samples: int, allow_mismatch: bool) -> None:
+    """Trace MODEL with trained weights into an artifact, and check the trace against torch.
+
+    MODEL is 'pkg.module:factory' or 'path/to/file.py:factory', a function returning the
+    torch.nn.Module. The traced graph and the torch model run on the same inputs; any spike
+    that differs, at any layer and step, is an error unless --allow-mismatch is given.
+    """
+    from snnc.artifact import write_artifact
+    from snnc.pipeline import compile_checkpoint
+
+    result = compile_checkpoint(model, weights, timesteps, input_shape,
+                                model_kwargs=model_kwargs, step_mode=step_mode,
+                                check_data=check_data, check_samples=check_samples,
+                                allow_mismatch=allow_mismatch)
+    graph = result.artifact.graph
+    neurons = sum(1 for n in graph if n.op in ("LIF", "CLIF"))
+    click.echo(f"traced {model}: {len(graph)} nodes, {neurons} spiking layers, "
+               f"{result.step_mode}-step")
+    click.echo(f"trace check on {result.check.samples} {check_data} inputs, T={timesteps}:")
+    click.echo(result.check.table())
+    if output.parent and not output.parent.exists():
+        output.parent.mkdir(parents=True)
+    write_artifact(result.artifact, output)
+    click.echo(f"wrote {output}")
+
+
 @cli.command()
 @click.argument("artifact", type=click.Path(path_type=Path))
 def inspect(artifact: Path) -> None:

@@ -64,7 +64,8 @@ class ConvertContext:
                 raise ConversionError(f"{self.name}.{what} has shape {tuple(value.shape)}; "
                                       "expected a single number")
             value = value.item()
-        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not math.isfinite(value):
             raise ConversionError(f"{self.name}.{what} = {value!r}; expected a finite number")
         return float(value)
 

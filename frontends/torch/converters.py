@@ -146,6 +146,7 @@ def _register_spikingjelly() -> None:
         return x
 
     converter(layer.Dropout)(layout_module)
+    converter(layer.ThresholdDependentBatchNorm1d, layer.ThresholdDependentBatchNorm2d)(batch_norm)
 
 
 def _sj_lif(ctx: ConvertContext, m: nn.Module, x: str, decay: float, gain: float) -> LIF:

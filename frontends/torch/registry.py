@@ -59,6 +59,14 @@ def find_converter(module: nn.Module,
 
 def supported_types(extra: Mapping[type, ConverterFn] | None = None) -> list[str]:
     """Readable names of every convertible module class, for error messages."""
-    types = set(CONVERTERS) | set(extra or ())
-    return sorted(f"{t.__module__.replace('torch.nn.modules', 'torch.nn')}.{t.__qualname__}"
-                  for t in types)
+    return sorted(_public_name(t) for t in set(CONVERTERS) | set(extra or ()))
+
+
+def _public_name(cls: type) -> str:
+    """`torch.nn.Conv2d`, `spikingjelly.activation_based.neuron.LIFNode`: the import path."""
+    parts = cls.__module__.split(".")
+    if parts[:3] == ["torch", "nn", "modules"]:
+        parts = ["torch", "nn"]
+    elif parts[:2] == ["spikingjelly", "activation_based"]:
+        parts = parts[:3]
+    return ".".join([*parts, cls.__qualname__])

@@ -312,9 +312,9 @@ def input_layout(example: torch.Tensor, timesteps: int, step_mode: str | None,
             return layout.STEP
         if extra == 2 and shape[0] == timesteps:
             return layout.SEQ
-        raise ConversionError(
-            f"example input of shape {list(shape)}: expected [N, {', '.join(map(str, input_shape))}]"
-            f" or [T={timesteps}, N, ...]")
+        dims = ", ".join(map(str, input_shape))
+        raise ConversionError(f"example input of shape {list(shape)}: expected [N, {dims}] "
+                              f"or [T={timesteps}, N, {dims}]")
     if step_mode == "single" or shape[0] != timesteps:
         return layout.STEP
     raise ConversionError(
@@ -356,9 +356,9 @@ def trace_model(model: nn.Module, example_input: torch.Tensor, timesteps: int, *
     except ConversionError:
         raise
     except Exception as err:  # the user's model failed on our input: say so, on one line
+        detail = str(err).splitlines()[0] if str(err) else ""
         raise ConversionError(f"running the model on an input of shape {list(x.shape)} failed: "
-                              f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-                              ) from err
+                              f"{type(err).__name__}: {detail}") from err
     finally:
         for h in hooks:
             h.remove()

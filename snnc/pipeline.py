@@ -1,0 +1,112 @@
+"""The compile pipeline: checkpoint -> traced graph -> checked -> artifact.
+
+Imports torch only inside `compile_checkpoint`, so the core stays importable without it.
+Later stages (folding, quantization, mapping) slot in between tracing and writing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snnc.artifact import Artifact
+from snnc.errors import SnncError
+
+log = logging.getLogger(__name__)
+
+
+class TraceMismatchError(SnncError):
+    """The traced graph does not spike like the torch model."""
+
+
+@dataclass
+class CompileResult:
+    artifact: Artifact
+    check: Any  # snnc.frontends.torch.check.TraceCheck
+    step_mode: str
+
+
+def check_inputs(source: str, input_shape: tuple[int, ...], samples: int,
+                 seed: int = 0) -> np.ndarray:
+    """Inputs for the trace check: 'random' (uniform [0, 1)), 'digits' (the test split), or
+    a .npy file shaped [N, *input_shape] or [T, N, *input_shape]."""
+    if source == "random":
+        return np.random.default_rng(seed).random((samples, *input_shape))
+    if source == "digits":
+        from snnc.datasets import digits_split
+
+        x = digits_split()[2]
+        if x.shape[1:] != tuple(input_shape):
+            raise SnncError(f"--check-data digits gives inputs of shape {list(x.shape[1:])}, "
+                            f"but --input-shape is {list(input_shape)}")
+        return x[:samples].astype(np.float64)
+    path = Path(source)
+    if not path.is_file():
+        raise SnncError(f"--check-data {source!r}: expected 'random', 'digits' or a .npy file")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except ValueError as err:
+        raise SnncError(f"{path}: not a plain .npy array ({err})") from None
+    if tuple(x.shape[-len(input_shape):]) != tuple(input_shape):
+        raise SnncError(f"{path}: shape {list(x.shape)} does not end with the input shape "
+                        f"{list(input_shape)}")
+    x = x[:samples] if x.ndim == len(input_shape) + 1 else x[:, :samples]
+    return x.astype(np.float64)
+
+
+def compile_checkpoint(model_spec: str, weights: str | Path, timesteps: int,
+                       input_shape: tuple[int, ...], *, model_kwargs: str | dict | None = None,
+                       step_mode: str | None = None, check_data: str = "random",
+                       check_samples: int = 8, allow_mismatch: bool = False) -> CompileResult:
+    """Load the user's model and checkpoint, trace it, and check the trace against torch."""
+    import torch
+
+    from snnc.frontends.torch import trace_model
+    from snnc.frontends.torch.check import check_trace
+    from snnc.frontends.torch.checkpoint import (
+        apply_state_dict,
+        file_sha256,
+        load_model,
+        load_state_dict,
+    )
+
+    model = load_model(model_spec, model_kwargs)
+    apply_state_dict(model, load_state_dict(weights), str(weights))
+    example = torch.zeros((2, *input_shape))
+    result = trace_model(model, example, timesteps, step_mode=step_mode,
+                         input_shape=tuple(input_shape))
+    inputs = check_inputs(check_data, tuple(input_shape), check_samples)
+    report = check_trace(model, result, inputs, timesteps)
+    log.info("trace check:\n%s", report.table())
+    if report.total_mismatches:
+        bad = [f"{a.name}: {a.mismatches}" for a in report.layers if a.mismatches]
+        first = next(a for a in report.layers if a.mismatches)
+        message = (f"the traced graph spikes differently from the torch model: "
+                   f"{report.total_mismatches} mismatches ({', '.join(bad)}); first in "
+                   f"{first.name} at sample {first.first[0]}, step {first.first[1]}, neuron "
+                   f"{first.first[2]} (torch {first.first[3]:g}, graph {first.first[4]:g})")
+        if not allow_mismatch:
+            raise TraceMismatchError(message + "; --allow-mismatch writes the artifact anyway")
+        log.warning("%s", message)
+    meta = {
+        "timesteps": timesteps,
+        "step_mode": result.step_mode,
+        "input_shape": list(input_shape),
+        "model": model_spec,
+        "model_kwargs": model_kwargs if isinstance(model_kwargs, dict) else
+        (model_kwargs or "{}"),
+        "weights": Path(weights).name,
+        "trace_check": {
+            "data": check_data,
+            "samples": report.samples,
+            "total_mismatches": report.total_mismatches,
+            "layers": {a.name: a.mismatches for a in report.layers},
+        },
+    }
+    artifact = Artifact(result.graph, target="float", source_hash=file_sha256(weights),
+                        meta=meta)
+    return CompileResult(artifact, report, result.step_mode)
