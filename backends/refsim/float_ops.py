@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from snnc.backends.refsim import kernels
 
+from snnc.backends.refsim import kernels
 from snnc.ir import (
     CLIF,
     LIF,

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from snnc.backends.refsim.float_ops import RULES, Context
 
+from snnc.backends.refsim.float_ops import RULES, Context
 from snnc.errors import SimulationInputError, UnsupportedNodeError
 from snnc.ir import Graph, Input, Neuron
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
+from torch import nn
+
 from snnc.frontends.torch import converters as _builtin  # noqa: F401 - registers converters
 from snnc.frontends.torch.context import ConversionError, ConvertContext
 from snnc.frontends.torch.registry import CONVERTERS, ConverterFn, converter, supported_types
 from snnc.frontends.torch.tracer import STEP_MODES, TraceResult, reset_states, trace_model
-from torch import nn
-
 from snnc.ir import Graph
 
 

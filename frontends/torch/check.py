@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from snnc.backends.refsim import simulate
-from snnc.frontends.torch import layout
-from snnc.frontends.torch.tracer import TraceResult, reset_states
 from torch import nn
 
+from snnc.backends.refsim import simulate
 from snnc.errors import SimulationInputError
+from snnc.frontends.torch import layout
+from snnc.frontends.torch.tracer import TraceResult, reset_states
 from snnc.ir import Input, Neuron
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from snnc.frontends.torch.context import ConvertContext
-from snnc.frontends.torch.registry import converter
 from torch import nn
 
+from snnc.frontends.torch.context import ConvertContext
+from snnc.frontends.torch.registry import converter
 from snnc.ir import CLIF, LIF, AvgPool2d, BatchNorm, Conv2d, Dense, Flatten
 
 log = logging.getLogger(__name__)

@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from snnc.frontends.torch import layout
-from snnc.frontends.torch.context import ConversionError, ConvertContext
-from snnc.frontends.torch.converters import layout_module
-from snnc.frontends.torch.registry import ConverterFn, find_converter, supported_types
 from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
+from snnc.frontends.torch import layout
+from snnc.frontends.torch.context import ConversionError, ConvertContext
+from snnc.frontends.torch.converters import layout_module
+from snnc.frontends.torch.registry import ConverterFn, find_converter, supported_types
 from snnc.ir import Add, Flatten, Graph, Input, Neuron, Node, Readout, TensorType
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ import math
 
 import numpy as np
 import pytest
-from snnc.backends.refsim import RULES, simulate
 
+from snnc.backends.refsim import RULES, simulate
 from snnc.demo import sample_inputs, tiny_network
 from snnc.errors import SimulationInputError, UnsupportedNodeError
 from snnc.ir import (

@@ -1,0 +1,164 @@
+"""Train the example SNNs on the digits split and save the checkpoints snnc's tests compile.
+
+    python examples/train_digits.py [--models a,b] [--epochs N] [--verify-only]
+
+Every model in `models.MODELS` trains with T = 4, Adam, cross-entropy on the time-averaged
+output, batch 64, multi-step, on 2 CPU threads, from `torch.manual_seed(0)` (set again before
+each model, so one model's result does not depend on which others ran). Checkpoints go to
+`examples/checkpoints/<name>.pt`: a plain state_dict for the STBP models, and the CLIF
+authors' `{'net': state_dict, 'epoch': E}` for the CLIF models. `accuracy.json` records the
+float test accuracy of each.
+
+After training, every checkpoint is reloaded into a fresh model with
+`torch.load(..., weights_only=True)` and must reproduce its recorded accuracy; the CLIF
+models are also rebuilt in single-step mode ('s'), which must give the same accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+EXAMPLES = Path(__file__).resolve().parent
+sys.path.insert(0, str(EXAMPLES))
+
+from models import MODELS, run  # noqa: E402
+
+from snnc.datasets import digits_split  # noqa: E402
+
+CHECKPOINTS = EXAMPLES / "checkpoints"
+ACCURACY = CHECKPOINTS / "accuracy.json"
+TIMESTEPS = 4
+BATCH = 64
+THREADS = 2
+SEED = 0
+#: Epochs and Adam learning rate per model: enough for > 90% test accuracy in seconds.
+SCHEDULE: dict[str, tuple[int, float]] = {
+    "stbp_resnet": (15, 5e-3),
+    "clif_vgg": (15, 5e-3),
+    "clif_preact_resnet": (15, 5e-3),
+    "stbp_custom": (15, 5e-3),
+}
+#: Models saved in the CLIF authors' checkpoint format.
+CLIF_FORMAT = ("clif_vgg", "clif_preact_resnet")
+MAX_CHECKPOINT_BYTES = 2 * 1024 * 1024
+
+
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Float test accuracy (eval mode, time-averaged output) of `model` on `(x, y)`."""
+    model.eval()
+    with torch.no_grad():
+        pred = run(model, x, TIMESTEPS).argmax(1)
+    return int((pred == y).sum()) / len(y)
+
+
+def train(name: str, epochs: int, lr: float, data: tuple[torch.Tensor, ...]) -> dict:
+    """Train one model from seed 0, save its checkpoint, return its accuracy record."""
+    x_train, y_train, x_test, y_test = data
+    torch.manual_seed(SEED)
+    model = MODELS[name](timesteps=TIMESTEPS)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    order = torch.Generator().manual_seed(SEED)
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        model.train()
+        total, correct, loss_sum = 0, 0, 0.0
+        for idx in torch.randperm(len(x_train), generator=order).split(BATCH):
+            out = run(model, x_train[idx], TIMESTEPS)
+            loss = F.cross_entropy(out, y_train[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += len(idx)
+            correct += int((out.argmax(1) == y_train[idx]).sum())
+            loss_sum += loss.item() * len(idx)
+        scheduler.step()
+        print(f"  {name} epoch {epoch + 1}/{epochs}: loss {loss_sum / total:.4f} "
+              f"train acc {correct / total:.4f}", flush=True)
+    seconds = time.perf_counter() - start
+    test_acc = accuracy(model, x_test, y_test)
+    state = model.state_dict()
+    checkpoint = {"net": state, "epoch": epochs} if name in CLIF_FORMAT else state
+    path = CHECKPOINTS / f"{name}.pt"
+    torch.save(checkpoint, path)
+    size = path.stat().st_size
+    if size >= MAX_CHECKPOINT_BYTES:
+        raise SystemExit(f"{path} is {size} bytes; checkpoints must stay under 2 MB")
+    print(f"{name}: test accuracy {test_acc:.4f} after {epochs} epochs, {seconds:.1f} s, "
+          f"checkpoint {size} bytes", flush=True)
+    return {"test_accuracy": test_acc, "epochs": epochs, "timesteps": TIMESTEPS,
+            "train_seconds": round(seconds, 2)}
+
+
+def load(name: str, step_mode: str = "m") -> nn.Module:
+    """A fresh model with `name`'s checkpoint loaded (`weights_only=True`), in eval mode."""
+    kwargs = {"step_mode": step_mode} if name in CLIF_FORMAT else {}
+    model = MODELS[name](timesteps=TIMESTEPS, **kwargs)
+    checkpoint = torch.load(CHECKPOINTS / f"{name}.pt", weights_only=True)
+    state = checkpoint["net"] if name in CLIF_FORMAT else checkpoint
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+def verify(names: list[str], record: dict, x_test: torch.Tensor, y_test: torch.Tensor) -> bool:
+    """Reload each checkpoint; check the recorded accuracy (and 's' == 'm' for CLIF)."""
+    ok = True
+    for name in names:
+        expected = record[name]["test_accuracy"]
+        got = accuracy(load(name), x_test, y_test)
+        line = f"verify {name}: reloaded {got:.4f} (recorded {expected:.4f})"
+        ok &= got == expected
+        if name in CLIF_FORMAT:
+            single = load(name, step_mode="s")
+            multi_keys = set(load(name).state_dict())
+            same_keys = set(single.state_dict()) == multi_keys
+            with torch.no_grad():
+                diff = (run(single, x_test, TIMESTEPS) - run(load(name), x_test, TIMESTEPS))
+            got_s = accuracy(single, x_test, y_test)
+            line += (f", step_mode 's' {got_s:.4f}, same keys {same_keys}, "
+                     f"max |out_s - out_m| {diff.abs().max().item():.2e}")
+            ok &= got_s == expected and same_keys
+        print(line, flush=True)
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(MODELS),
+                        help="comma-separated model names (default: all)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs for every selected model (default: per-model schedule)")
+    parser.add_argument("--verify-only", action="store_true",
+                        help="skip training; reload the saved checkpoints and check them")
+    args = parser.parse_args(argv)
+    if args.epochs is not None and args.epochs < 1:
+        parser.error("--epochs must be at least 1")
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        parser.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(MODELS)}")
+
+    torch.set_num_threads(THREADS)
+    data = tuple(torch.from_numpy(a) for a in digits_split())
+    x_test, y_test = data[2], data[3]
+    CHECKPOINTS.mkdir(exist_ok=True)
+    record = json.loads(ACCURACY.read_text()) if ACCURACY.exists() else {}
+
+    if not args.verify_only:
+        for name in names:
+            epochs, lr = SCHEDULE[name]
+            record[name] = train(name, epochs if args.epochs is None else args.epochs, lr, data)
+            ACCURACY.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return 0 if verify(names, record, x_test, y_test) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
