@@ -51,7 +51,7 @@ def test_example_spikes_match_torch_on_all_test_digits(name, step_mode, digits, 
     model = build(name, step_mode)
     result = trace_model(model, torch.zeros(2, 1, 8, 8), T, input_shape=(1, 8, 8))
     assert result.step_mode == {"m": "multi", "s": "single"}[step_mode]
-    x_test, y_test = digits[2], digits[3]
+    x_test = digits[2]
 
     expected, torch_out = record_spikes(model, x_test, T, step_mode)
     sim = simulate(result.graph, x_test, T)
