@@ -21,6 +21,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
+from snnc.errors import SnncError
 from snnc.frontends.torch import layout
 from snnc.frontends.torch.context import ConversionError, ConvertContext
 from snnc.frontends.torch.converters import layout_module
@@ -353,7 +354,7 @@ def trace_model(model: nn.Module, example_input: torch.Tensor, timesteps: int, *
         reset_states(model, converters)
         with torch.no_grad(), _Mode(tracer):
             out = model(x)
-    except ConversionError:
+    except SnncError:
         raise
     except Exception as err:  # the user's model failed on our input: say so, on one line
         detail = str(err).splitlines()[0] if str(err) else ""

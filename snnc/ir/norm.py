@@ -30,8 +30,9 @@ class BatchNorm(Node):
 
     def infer(self, in_types: Sequence[TensorType]) -> TensorType:
         (x,) = in_types
-        if x.dtype != F32:
-            raise self.shape_error("input element type (batch norm is float only)", F32, x.dtype)
+        if x.dtype.is_fixed:
+            raise self.shape_error("input element type (batch norm is for float graphs; fold "
+                                   "it before quantizing)", "f32 or b1", x.dtype)
         channels = x.shape[0]
         for field in _PARAMS:
             value = getattr(self, field)
