@@ -40,8 +40,19 @@ $(LAVA)/.ready: $(DEPS)
 
 envs: $(VENV)/.ready $(LAVA)/.ready
 
+# The shipped examples: MODEL spec and checkpoint per name (examples/checkpoints).
+EXAMPLE_MODELS := stbp_resnet=examples/models.py:stbp_resnet \
+                  clif_vgg=examples/models.py:clif_vgg \
+                  clif_preact_resnet=examples/models.py:clif_preact_resnet \
+                  stbp_custom=examples/stbp_custom.py:stbp_custom_net
+
 demo: $(VENV)/.ready
 	$(VENV)/bin/snnc demo
+	@for pair in $(EXAMPLE_MODELS); do \
+	  name=$${pair%%=*}; spec=$${pair#*=}; echo; echo "== $$name"; \
+	  $(VENV)/bin/snnc compile $$spec --weights examples/checkpoints/$$name.pt -T 4 \
+	    --input-shape 1,8,8 --check-data digits --check-samples 64 -o build/$$name.snnc; \
+	done
 
 # pytest exits 5 when it collects no test; make stops on any non-zero exit, so an empty
 # run fails the build instead of passing silently.

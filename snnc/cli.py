@@ -48,6 +48,8 @@ def cli(debug: bool) -> None:
     check that they behave."""
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not debug:  # importing spikingjelly on a CPU-only machine warns that Triton is absent
+        logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
 
 
 @cli.command()

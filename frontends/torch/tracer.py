@@ -335,6 +335,8 @@ def trace_model(model: nn.Module, example_input: torch.Tensor, timesteps: int, *
     if not example.is_floating_point():
         example = example.float()
     lead = input_layout(example, timesteps, step_mode, input_shape)
+    if lead == layout.SEQ and _declared_mode(model, step_mode, converters) == "single":
+        example, lead = example[0], layout.STEP  # called once per step: trace one frame
     batch = layout.tracing_batch(timesteps)
     axis = lead.index("N")
     index = torch.arange(batch) % example.shape[axis]
@@ -376,6 +378,17 @@ def trace_model(model: nn.Module, example_input: torch.Tensor, timesteps: int, *
     log.info("traced %d nodes (%s-step model): %s", len(graph), mode,
              Counter(n.op for n in graph))
     return TraceResult(graph, mode, lead, dict(tracer.neuron_modules))
+
+
+def _declared_mode(model: nn.Module, requested: str | None,
+                   converters: Mapping[type, ConverterFn] | None) -> str | None:
+    """The style the model's converted modules declare (spikingjelly's step_mode 's'/'m')."""
+    if requested is not None:
+        return requested
+    modes = {getattr(m, "step_mode", None) for m in model.modules()
+             if find_converter(m, converters) is not None}
+    modes.discard(None)
+    return {"s": "single", "m": "multi"}.get(modes.pop()) if len(modes) == 1 else None
 
 
 def _model_dtype(model: nn.Module) -> torch.dtype:
