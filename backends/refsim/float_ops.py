@@ -66,7 +66,8 @@ def _conv2d(node: Conv2d, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
 
 
 def _dense(node: Dense, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
-    y = xs[0] @ node.weight.astype(ctx.dtype).T
+    x = xs[0]
+    y = x.reshape(x.shape[:2] + (-1,)) @ node.weight.astype(ctx.dtype).T
     if node.bias is not None:
         y = y + node.bias.astype(ctx.dtype)
     return y

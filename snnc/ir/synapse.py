@@ -67,7 +67,11 @@ class Conv2d(Node):
 
 @dataclass(frozen=True, eq=False, kw_only=True)
 class Dense(Node):
-    """Fully connected: y = weight @ x + bias, weight [F_out, F_in], x of shape (F_in,)."""
+    """Fully connected: y = weight @ flatten(x) + bias, weight [F_out, F_in].
+
+    x may have any shape of F_in elements; it is read in row-major order (as torch.flatten),
+    so a Flatten before a Dense can be folded away.
+    """
 
     weight: np.ndarray
     bias: np.ndarray | None = None
@@ -77,8 +81,8 @@ class Dense(Node):
         if not isinstance(self.weight, np.ndarray) or self.weight.ndim != 2:
             raise self.shape_error("weight rank", "[F_out, F_in]", _shape(self.weight))
         f_out, f_in = self.weight.shape
-        if x.shape != (f_in,):
-            raise self.shape_error("input shape", (f_in,), x.shape)
+        if x.size != f_in:
+            raise self.shape_error(f"input size (shape {x.shape})", f_in, x.size)
         _check_bias(self, f_out)
         return TensorType((f_out,), F32)
 

@@ -316,3 +316,10 @@ def test_unknown_node_type_is_named(monkeypatch):
     message = r"node 'flat' of type Flatten; supported types: "
     with pytest.raises(UnsupportedNodeError, match=message):
         simulate(tiny_network(), sample_inputs(1), 2)
+
+
+def test_dense_reads_a_multi_dimensional_input_row_major():
+    x = np.arange(12, dtype=float).reshape(1, 3, 2, 2)
+    w = np.zeros((1, 12))
+    w[0, 7] = 1.0  # element 7 in row-major order: c=1, i=1, j=1 -> value 7
+    assert through(Dense(name="d", inputs=("x",), weight=w), x, (3, 2, 2)).tolist() == [[7.0]]
