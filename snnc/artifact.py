@@ -59,12 +59,16 @@ _DTYPES = {"|b1", "|i1", "|u1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8", "<f4",
 class Artifact:
     """A compiled model as shipped: the graph plus what is needed to trust and run it.
 
-    meta:   JSON-able provenance and settings (timesteps, source file, pass log, ...).
-    golden: named arrays (sample inputs and the reference simulator's expected outputs) that
-            a target environment without the compiler can check itself against.
+    graph:     what runs on the target (fixed point for a quantized target).
+    reference: the float graph it was quantized from (folded, same neuron names), so the
+               float-versus-fixed rungs of the check need no torch; None for float targets.
+    meta:      JSON-able provenance and settings (timesteps, source file, pass log, ...).
+    golden:    named arrays (sample inputs and the reference simulator's expected outputs)
+               that a target environment without the compiler can check itself against.
     """
 
     graph: Graph
+    reference: Graph | None = None
     target: str = "float"
     source_hash: str = ""
     meta: Mapping[str, Any] = field(default_factory=dict)
@@ -78,6 +82,12 @@ class Artifact:
 
 def _header(artifact: Artifact) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     graph_doc, arrays = graph_to_doc(artifact.graph)
+    reference_doc = None
+    if artifact.reference is not None:
+        reference_doc, ref_arrays = graph_to_doc(artifact.reference)
+        renamed = {k: f"r{k}" for k in ref_arrays}
+        arrays.update({renamed[k]: v for k, v in ref_arrays.items()})
+        reference_doc = _rename_arrays(reference_doc, renamed)
     golden = {}
     for name, value in artifact.golden.items():
         key = f"g{len(golden)}"
@@ -93,6 +103,7 @@ def _header(artifact: Artifact) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         "source_hash": artifact.source_hash,
         "meta": meta,
         "graph": graph_doc,
+        "reference": reference_doc,
         "golden": golden,
     }
     return header, arrays
@@ -211,9 +222,13 @@ def _parse(data: bytes, head_len: int, version: int, name: str) -> Artifact:
         a = np.frombuffer(raw, dtype=np.dtype(spec["dtype"])).reshape(spec["shape"])
         arrays[key] = a.astype(a.dtype.newbyteorder("="), copy=True)
     graph = graph_from_doc(header["graph"], arrays)
+    reference = None
+    if header.get("reference") is not None:
+        reference = graph_from_doc(header["reference"], arrays)
     golden = {g: arrays[key] for g, key in header["golden"].items()}
     return Artifact(
         graph=graph,
+        reference=reference,
         target=header["target"],
         source_hash=header["source_hash"],
         meta=header["meta"],
@@ -221,6 +236,17 @@ def _parse(data: bytes, head_len: int, version: int, name: str) -> Artifact:
         snnc_version=header["snnc_version"],
         format_version=version,
     )
+
+
+def _rename_arrays(doc, renamed: dict[str, str]):
+    """Rewrite {"$array": key} references (the reference graph's arrays get their own keys)."""
+    if isinstance(doc, dict):
+        if "$array" in doc:
+            return {"$array": renamed[doc["$array"]]}
+        return {k: _rename_arrays(v, renamed) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [_rename_arrays(v, renamed) for v in doc]
+    return doc
 
 
 def graph_digest(graph: Graph) -> str:

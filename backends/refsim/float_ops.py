@@ -91,7 +91,7 @@ def _flatten(node: Flatten, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
 
 
 def _add(node: Add, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
-    total = xs[0]
+    total = xs[0]  # integer inputs stay integer: the fixed-point graphs sum synaptic inputs
     for x in xs[1:]:
         total = total + x
     return total
@@ -167,7 +167,7 @@ def _readout(node: Readout, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
     return out
 
 
-RULES: dict[type[Node], Rule] = {
+FLOAT_RULES: dict[type[Node], Rule] = {
     Input: _input,
     Conv2d: _conv2d,
     Dense: _dense,

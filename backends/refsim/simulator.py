@@ -7,9 +7,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from snnc.backends.refsim.float_ops import RULES, Context
+from snnc.backends.refsim.fixed_ops import FIXED_RULES
+from snnc.backends.refsim.float_ops import FLOAT_RULES, Context
 from snnc.errors import SimulationInputError, UnsupportedNodeError
 from snnc.ir import Graph, Input, Neuron
+
+
+#: One dispatch table for every node type: float rules and integer (fixed-point) rules.
+RULES = {**FLOAT_RULES, **FIXED_RULES}
 
 
 @dataclass
@@ -50,7 +55,7 @@ def simulate(
         raise SimulationInputError(f"dtype must be a float type, got {dtype}")
     for node in graph:
         if type(node) not in RULES:
-            raise UnsupportedNodeError(node.name, node.op, "the float reference simulator",
+            raise UnsupportedNodeError(node.name, node.op, "the reference simulator",
                                        [t.__name__ for t in RULES])
     ctx = Context(timesteps, dtype, record_states, _feeds(graph, inputs, timesteps, dtype))
     readers = {name: len(r) for name, r in graph.consumers().items()}

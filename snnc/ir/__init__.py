@@ -1,5 +1,6 @@
 """The snnc intermediate representation: typed, named, immutable dataflow graphs."""
 
+from snnc.ir.fixed import FxCLIF, FxConv2d, FxDense, FxInput, FxLIF, FxNeuron, FxReadout
 from snnc.ir.graph import Graph
 from snnc.ir.io import Input
 from snnc.ir.neuron import CLIF, LIF, Neuron, Readout
@@ -20,6 +21,13 @@ __all__ = [
     "Dense",
     "F32",
     "Flatten",
+    "FxCLIF",
+    "FxConv2d",
+    "FxDense",
+    "FxInput",
+    "FxLIF",
+    "FxNeuron",
+    "FxReadout",
     "Graph",
     "Input",
     "LIF",

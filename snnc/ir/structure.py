@@ -66,4 +66,5 @@ class Add(Node):
                     first.shape,
                     t.shape,
                 )
-        return TensorType(first.shape, F32)
+        fixed = all(t.dtype.is_fixed for t in in_types)
+        return TensorType(first.shape, first.dtype if fixed else F32)

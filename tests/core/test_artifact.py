@@ -39,6 +39,12 @@ from snnc.ir import (
     Conv2d,
     Dense,
     Flatten,
+    FxCLIF,
+    FxConv2d,
+    FxDense,
+    FxInput,
+    FxLIF,
+    FxReadout,
     Graph,
     Input,
     Readout,
@@ -70,9 +76,31 @@ def every_node_graph() -> Graph:
     ])
 
 
+def fixed_graph() -> Graph:
+    """Every fixed-point node type, with integer fields in their widths."""
+    rng = np.random.default_rng(2)
+    return Graph.build([
+        FxInput(name="x", shape=(1, 4, 4), scale=255.0),
+        FxConv2d(name="c1", inputs=("x",), weight=2 * rng.integers(-128, 128, (2, 1, 3, 3)),
+                 weight_exp=-4, padding=(1, 1)),
+        FxLIF(name="s1", inputs=("c1",), dv=2048, vth=1024, bias_mant=np.array([3, -7]),
+              bias_exp=2, scale=655.36, reset="soft", reset_sub=65537),
+        FxConv2d(name="c2", inputs=("s1",), weight=rng.integers(0, 256, (2, 2, 1, 1))),
+        FxConv2d(name="c3", inputs=("s1",), weight=-rng.integers(0, 256, (2, 2, 3, 3)),
+                 padding=(1, 1), weight_exp=2),
+        Add(name="sum", inputs=("c2", "c3")),
+        FxCLIF(name="s2", inputs=("sum",), dv=1365, vth=900, reset_sub=57601, scale=57601.0,
+               sig_lut=np.arange(1025) * 4, sig_mult=123456789, sig_shift=32,
+               reset_lut=np.arange(1024) + 30000, m_shift=6),
+        FxDense(name="fc", inputs=("s2",), weight=2 * rng.integers(-128, 128, (3, 32))),
+        FxReadout(name="out", inputs=("fc",), dv=0, scale=33.5),
+    ])
+
+
 def sample_artifact() -> Artifact:
     return Artifact(
-        every_node_graph(),
+        fixed_graph(),
+        reference=every_node_graph(),
         target="loihi2",
         source_hash="abc123",
         meta={"timesteps": 4, "source": "tests", "nested": {"a": [1, 2.5, None]}},
@@ -81,8 +109,8 @@ def sample_artifact() -> Artifact:
     )
 
 
-def test_the_round_trip_graph_covers_every_node_type():
-    used = {node.op for node in every_node_graph()}
+def test_the_round_trip_graphs_cover_every_node_type():
+    used = {node.op for node in every_node_graph()} | {node.op for node in fixed_graph()}
     assert used == set(NODE_TYPES)
 
 
@@ -91,13 +119,16 @@ def test_every_node_type_round_trips(tmp_path):
     path = write_artifact(art, tmp_path / "m.snnc")
     back = read_artifact(path)
     assert back.graph.text() == art.graph.text()
-    for name, node in art.graph.nodes.items():
-        for field, value in node.params().items():
-            got = back.graph[name].params()[field]
-            if isinstance(value, np.ndarray):
-                assert got.dtype == value.dtype and np.array_equal(got, value), (name, field)
-            else:
-                assert type(got) is type(value) and got == value, (name, field)
+    assert back.reference.text() == art.reference.text()
+    for graph, got_graph in ((art.graph, back.graph), (art.reference, back.reference)):
+        for name, node in graph.nodes.items():
+            assert type(got_graph[name]) is type(node)
+            for field, value in node.params().items():
+                got = got_graph[name].params()[field]
+                if isinstance(value, np.ndarray):
+                    assert got.dtype == value.dtype and np.array_equal(got, value), (name, field)
+                else:
+                    assert type(got) is type(value) and got == value, (name, field)
     assert back.target == "loihi2"
     assert back.source_hash == "abc123"
     assert back.meta == {"timesteps": 4, "source": "tests", "nested": {"a": [1, 2.5, None]}}

@@ -1,0 +1,307 @@
+"""Quantize a folded float graph to a target's fixed point (Loihi 2 as Lava models it).
+
+Scales. Each neuron layer gets a scale S (v-units per float unit). A synapse feeding it sends
+a = (W_int @ s) << e, which enters v as a << 6, so W_int * 2^(e+6) = S * gain * W (divided by
+the input scale for graded input). Each synapse picks its own exponent e, the largest-range
+one that keeps W_int in 8 bits. Biases become bias_mant << bias_exp = round(S * gain * b).
+
+Thresholds and ties. The chip fires on v > vth << 6. S is chosen so that the float threshold
+lands exactly on that grid: S * th = 64 * vth for a model that fires on `>`, and
+S * th = 64 * vth + 1 for one that fires on `>=`, so that v > 64*vth is v >= S*th: the
+trained comparison holds exactly on the integers. A hard reset to r != 0 shifts v by r
+(threshold th - r, reset to 0). A soft reset subtracts reset_sub = S * th. Per-channel float
+thresholds (threshold folding) become per-channel scales with one integer vth. vth is
+2^10 unless the layer's worst-case synaptic input would then exceed the chip's 16 bits.
+
+Decays. dv = round(4096 * (1 - decay)); no current state (du = 4095, u = a << 6).
+
+CLIF. H uses the LIF update; sigmoid(H / tau) is a 1025-entry table over H/tau in [-8, 8]
+(step 1/64) with 12-bit outputs, indexed by round(H * 64 / (S * tau)) (an integer multiply
+and shift); M has 12 fraction bits; the reset adds reset_lut[M >> 6] = round(S * sigmoid(j /
+64)), a 1024-entry table over M in [0, 16). Equations in snnc/ir/fixed.py.
+
+Analog input becomes graded spikes: x_int = round(x * (2^8 - 1) / x_max), x_max = 1 unless
+calibration data say otherwise. The readout's scale keeps T steps of its worst-case input in
+24 bits.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snnc.errors import SnncError
+from snnc.ir import (
+    CLIF,
+    LIF,
+    Add,
+    Conv2d,
+    Dense,
+    FxCLIF,
+    FxConv2d,
+    FxDense,
+    FxInput,
+    FxLIF,
+    FxReadout,
+    Graph,
+    Input,
+    Neuron,
+    Node,
+    Readout,
+)
+from snnc.passes import PassResult
+from snnc.targets import LOIHI2, Target
+
+log = logging.getLogger(__name__)
+
+DEFAULT_VTH = 1 << 10
+SIG_STEPS = 64        # table steps per unit of H/tau
+SIG_RANGE = 8         # table covers H/tau in [-8, 8]
+M_SHIFT = 6           # reset table step: M >> 6 = 1/64 of a unit of M
+M_ENTRIES = 1024      # M in [0, 16)
+SIG_SHIFT = 32
+
+
+class QuantizationError(SnncError):
+    """A layer cannot be represented on the target; the message names it."""
+
+
+@dataclass
+class LayerQuant:
+    """What quantization did to one synapse or neuron, for the per-layer report."""
+
+    name: str
+    kind: str
+    weight_exp: int | None = None
+    weight_bits_used: int | None = None
+    max_weight_error: float | None = None    # in float weight units
+    zeroed_weights: float | None = None      # fraction of nonzero weights rounded to 0
+    vth: int | None = None
+    dv: int | None = None
+    scale: float | None = None
+    bias_exp: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class QuantizeOptions:
+    target: Target = LOIHI2
+    timesteps: int = 4
+    input_max: float = 1.0
+    input_signed: bool = False
+
+
+def _terms(graph: Graph, name: str, neuron: str) -> list[Node]:
+    """The synapses whose outputs sum into `name` (through Adds)."""
+    node = graph[name]
+    if isinstance(node, Add):
+        return [t for i in node.inputs for t in _terms(graph, i, neuron)]
+    if isinstance(node, Conv2d | Dense):
+        return [node]
+    raise QuantizationError(
+        f"neuron {neuron!r} reads {name!r} ({node.op}); on the chip a neuron's input must be "
+        "a sum of synapses (Conv2d/Dense); run the folding passes first")
+
+
+def _max_source(graph: Graph, src: str, opts: QuantizeOptions) -> float:
+    node = graph[src]
+    if isinstance(node, Input):
+        return opts.input_max
+    if isinstance(node, Neuron) and node.spiking:
+        return 1.0
+    raise QuantizationError(f"synapse input {src!r} ({node.op}) is neither spikes nor the "
+                            "graph input; fold pooling/flatten first")
+
+
+def _drive(graph: Graph, syn: Node, opts: QuantizeOptions) -> np.ndarray:
+    """Worst-case |input| per output neuron (float units), per output channel row."""
+    w = np.abs(np.asarray(syn.weight, np.float64))
+    per_row = w.reshape(w.shape[0], -1).sum(axis=1) * _max_source(graph, syn.inputs[0], opts)
+    if syn.bias is not None:
+        per_row = per_row + np.abs(syn.bias)
+    return per_row
+
+
+def _quantize_weights(name: str, w_eff: np.ndarray, t: Target, rep: LayerQuant
+                      ) -> tuple[np.ndarray, int]:
+    """Integers and exponent with w_int * 2^(e + 6) ~ w_eff, in Lava's 8-bit forms."""
+    if not np.all(np.isfinite(w_eff)):
+        raise QuantizationError(f"synapse {name!r}: weights are not finite")
+    peak = float(np.abs(w_eff).max(initial=0))
+    if peak == 0:
+        raise QuantizationError(f"synapse {name!r}: all weights are zero; remove the layer "
+                                "or check the checkpoint")
+    mixed = w_eff.min() < 0 < w_eff.max()
+    levels = 127 if mixed else 255          # mixed sign: even values, 2 * [-128, 127]
+    step = 2 if mixed else 1
+    e = math.ceil(math.log2(peak / (64 * step * levels)))
+    if e > t.weight_exp_max:
+        raise QuantizationError(f"synapse {name!r}: weights up to {peak:.3g} need weight "
+                                f"exponent {e}, beyond the target's {t.weight_exp_max}")
+    e = max(e, t.weight_exp_min)
+    unit = 64.0 * 2.0 ** e
+    w_int = (step * np.rint(w_eff / (unit * step))).astype(np.int64)
+    w_int = np.clip(w_int, -256 if mixed else (0 if w_eff.min() >= 0 else -255),
+                    254 if mixed else (255 if w_eff.max() > 0 else 0))
+    used = int(np.abs(w_int).max(initial=0))
+    rep.weight_exp = e
+    rep.weight_bits_used = (used // 2).bit_length() + 1 if mixed else used.bit_length()
+    nonzero = w_eff != 0
+    rep.zeroed_weights = float(np.mean(w_int[nonzero] == 0)) if nonzero.any() else 0.0
+    if used < 16:
+        rep.notes.append(f"uses only {used.bit_length()} weight bits (exponent at its minimum)")
+    return w_int, e
+
+
+def _bias(name: str, b: np.ndarray, t: Target, rep: LayerQuant) -> tuple[np.ndarray, int]:
+    peak = float(np.abs(b).max(initial=0))
+    exp = 0 if peak <= t.bias_mant_max else math.ceil(math.log2(peak / t.bias_mant_max))
+    if exp > t.bias_exp_max:
+        raise QuantizationError(f"layer {name!r}: bias up to {peak:.0f} v-units needs bias "
+                                f"exponent {exp}, beyond the target's {t.bias_exp_max}")
+    rep.bias_exp = exp
+    mant = np.clip(np.rint(b / 2 ** exp), -t.bias_mant_max - 1, t.bias_mant_max)
+    return mant.astype(np.int64), exp
+
+
+def _scale_and_vth(name: str, threshold, tie: int, drive: np.ndarray,
+                   t: Target) -> tuple[np.ndarray, int]:
+    """Per-channel scale S with S * threshold = 64 * vth + tie, and the integer vth."""
+    th = np.broadcast_to(np.asarray(threshold, np.float64), drive.shape)
+    if np.any(th <= 0):
+        raise QuantizationError(f"neuron {name!r}: threshold (minus reset value) must be > 0, "
+                                f"got {float(th.min()):g}")
+    # a = S * drive / 64 must fit the chip's synaptic input: vth <= 32767 * th / drive.
+    limit = np.floor(t.synaptic_input_max * th / np.maximum(drive, 1e-30)).min()
+    vth = int(min(DEFAULT_VTH, max(limit, 1), t.vth_max))
+    return (64 * vth + tie) / th, vth
+
+
+def quantize(graph: Graph, opts: QuantizeOptions | None = None
+             ) -> tuple[PassResult, dict[str, LayerQuant]]:
+    """Turn a folded float graph into fixed-point nodes. Returns the pass result and a
+    per-layer record (exponents, bits, errors) for reports."""
+    opts = opts or QuantizeOptions()
+    t = opts.target
+    reports: dict[str, LayerQuant] = {}
+    new: list[Node] = []
+    users: dict[str, set[str]] = {}
+    for n in graph:
+        if isinstance(n, Neuron):
+            for syn in _terms(graph, n.inputs[0], n.name):
+                users.setdefault(syn.name, set()).add(n.name)
+            if isinstance(graph[n.inputs[0]], Add):
+                users.setdefault(n.inputs[0], set()).add(n.name)
+    for node in graph:
+        if isinstance(node, Input):
+            lo_hi = (2 ** (t.graded_input_bits - 1) - 1) if opts.input_signed else \
+                (2 ** t.graded_input_bits - 1)
+            new.append(FxInput(name=node.name, shape=node.shape, bits=t.graded_input_bits,
+                               signed=opts.input_signed, scale=lo_hi / opts.input_max))
+        elif isinstance(node, Neuron):
+            new.extend(_quantize_neuron(graph, node, opts, users, reports))
+        elif not isinstance(node, Conv2d | Dense | Add):
+            raise QuantizationError(f"node {node.name!r} ({node.op}) has no fixed-point form "
+                                    "on the chip; fold it first (BatchNorm, AvgPool2d, Flatten)")
+    out = Graph.build(new, graph.outputs)
+    notes = [f"{r.name}: {r.kind} " + ", ".join(
+        f"{k}={v}" for k, v in vars(r).items()
+        if k in ("weight_exp", "vth", "dv", "bias_exp") and v is not None)
+        for r in reports.values()]
+    return PassResult(out, True, notes), reports
+
+
+def _quantize_neuron(graph: Graph, n: Neuron, opts: QuantizeOptions, users: dict[str, set],
+                     reports: dict[str, LayerQuant]) -> list[Node]:
+    t = opts.target
+    terms = _terms(graph, n.inputs[0], n.name)
+    rows = n.type.shape[0]
+    drive = sum(_drive(graph, s, opts) for s in terms)
+    gain = getattr(n, "gain", 1.0)
+    rep = LayerQuant(n.name, n.op)
+    if isinstance(n, Readout):
+        peak = float(drive.max(initial=0)) or 1.0
+        s = min(t.synaptic_input_max * 64 / peak, t.state_max / (opts.timesteps * peak))
+        scale, vth = np.full(rows, s / 2), None  # half: room for rounding and the bias
+    else:
+        tie = 1 if n.compare == ">=" else 0
+        th = np.asarray(n.threshold, np.float64)
+        if isinstance(n, LIF) and n.reset == "hard":
+            th = th - n.v_reset
+        th_rows = np.broadcast_to(th, (rows,)) if th.ndim <= 1 else None
+        if th_rows is None:
+            raise QuantizationError(f"neuron {n.name!r}: per-neuron thresholds are not "
+                                    "supported; use one per channel")
+        scale, vth = _scale_and_vth(n.name, th_rows, tie, drive * gain, t)
+        if isinstance(n, CLIF) and np.ptp(scale) > 0:
+            raise QuantizationError(f"CLIF {n.name!r} needs one scale for all channels")
+    rep.scale, rep.vth = float(scale.max()), vth
+    decay = n.decay
+    rep.dv = int(round(t.decay_unity * (1 - decay)))
+    out: list[Node] = []
+    syn_names = []
+    bias = np.zeros(rows)
+    for syn in dict.fromkeys(terms):  # a synapse summed twice is one synapse counted twice
+        src = graph[syn.inputs[0]]
+        in_scale = out_scale_of(src, opts, t)
+        row_scale = (scale * gain / in_scale).reshape((-1,) + (1,) * (syn.weight.ndim - 1))
+        name = syn.name if len(users[syn.name]) == 1 else f"{syn.name}@{n.name}"
+        srep = LayerQuant(name, syn.op)
+        w_int, e = _quantize_weights(name, row_scale * syn.weight, t, srep)
+        back = w_int * 64.0 * 2.0 ** e / row_scale
+        srep.max_weight_error = float(np.abs(back - syn.weight).max())
+        reports[name] = srep
+        cls = FxConv2d if isinstance(syn, Conv2d) else FxDense
+        extra = {"stride": syn.stride, "padding": syn.padding} if cls is FxConv2d else {}
+        out.append(cls(name=name, inputs=syn.inputs, weight=w_int, weight_exp=e, **extra))
+        syn_names.append(name)
+        if syn.bias is not None:
+            bias = bias + syn.bias
+    counts = [terms.count(syn) for syn in dict.fromkeys(terms)]
+    if any(c > 1 for c in counts):
+        raise QuantizationError(f"neuron {n.name!r} sums the same synapse more than once")
+    if len(syn_names) > 1:
+        top = n.inputs[0]
+        add_name = top if len(users.get(top, ())) == 1 else f"{top}@{n.name}"
+        out.append(Add(name=add_name, inputs=tuple(syn_names)))
+        source = add_name
+    else:
+        source = syn_names[0]
+    mant, bexp = _bias(n.name, scale * gain * bias, t, rep)
+    if not np.any(mant):
+        mant = 0
+    common = {"name": n.name, "inputs": (source,), "dv": rep.dv, "bias_mant": mant,
+              "bias_exp": bexp, "scale": float(scale.max())}
+    if isinstance(n, Readout):
+        out.append(FxReadout(mean=n.mean, **common))
+    elif isinstance(n, LIF):
+        reset_sub = 64 * vth + (1 if n.compare == ">=" else 0)
+        out.append(FxLIF(vth=vth, reset=n.reset, reset_sub=reset_sub, **common))
+    else:
+        out.append(_clif(n, float(scale[0]), vth, common))
+    reports[n.name] = rep
+    return out
+
+
+def out_scale_of(src: Node, opts: QuantizeOptions, t: Target) -> float:
+    """Integer units per float unit of a synapse's input: 1 for spikes, the graded scale for
+    the analog input."""
+    if isinstance(src, Input):
+        levels = (2 ** (t.graded_input_bits - 1) - 1) if opts.input_signed else \
+            (2 ** t.graded_input_bits - 1)
+        return levels / opts.input_max
+    return 1.0
+
+
+def _clif(n: CLIF, scale: float, vth: int, common: dict) -> FxCLIF:
+    z = np.arange(-SIG_RANGE * SIG_STEPS, SIG_RANGE * SIG_STEPS + 1) / SIG_STEPS
+    sig_lut = np.rint(4096 / (1 + np.exp(-z))).astype(np.int64)
+    m = np.arange(M_ENTRIES) * (1 << M_SHIFT) / 4096.0
+    reset_lut = np.rint(scale / (1 + np.exp(-m))).astype(np.int64)
+    sig_mult = int(round(SIG_STEPS * 2.0 ** SIG_SHIFT / (scale * n.tau)))
+    return FxCLIF(vth=vth, reset_sub=64 * vth + (1 if n.compare == ">=" else 0),
+                  sig_lut=sig_lut, sig_mult=sig_mult, sig_shift=SIG_SHIFT,
+                  reset_lut=reset_lut, m_shift=M_SHIFT, **common)
