@@ -12,7 +12,6 @@ from snnc.backends.refsim.float_ops import FLOAT_RULES, Context
 from snnc.errors import SimulationInputError, UnsupportedNodeError
 from snnc.ir import Graph, Input, Neuron
 
-
 #: One dispatch table for every node type: float rules and integer (fixed-point) rules.
 RULES = {**FLOAT_RULES, **FIXED_RULES}
 
