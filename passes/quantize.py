@@ -109,7 +109,7 @@ def _terms(graph: Graph, name: str, neuron: str) -> list[Node]:
 def _max_source(graph: Graph, src: str, opts: QuantizeOptions) -> float:
     node = graph[src]
     if isinstance(node, Input):
-        return opts.input_max
+        return 1.0 if node.encoding == "spikes" else opts.input_max
     if isinstance(node, Neuron) and node.spiking:
         return 1.0
     raise QuantizationError(f"synapse input {src!r} ({node.op}) is neither spikes nor the "
@@ -196,11 +196,12 @@ def quantize(graph: Graph, opts: QuantizeOptions | None = None
             if isinstance(graph[n.inputs[0]], Add):
                 users.setdefault(n.inputs[0], set()).add(n.name)
     for node in graph:
-        if isinstance(node, Input):
-            lo_hi = (2 ** (t.graded_input_bits - 1) - 1) if opts.input_signed else \
-                (2 ** t.graded_input_bits - 1)
+        if isinstance(node, Input) and node.encoding == "spikes":
+            new.append(FxInput(name=node.name, shape=node.shape, bits=1, scale=1.0,
+                               encoding="spikes"))
+        elif isinstance(node, Input):
             new.append(FxInput(name=node.name, shape=node.shape, bits=t.graded_input_bits,
-                               signed=opts.input_signed, scale=lo_hi / opts.input_max))
+                               signed=opts.input_signed, scale=out_scale_of(node, opts, t)))
         elif isinstance(node, Neuron):
             new.extend(_quantize_neuron(graph, node, opts, users, reports))
         elif not isinstance(node, Conv2d | Dense | Add):
@@ -289,7 +290,7 @@ def _quantize_neuron(graph: Graph, n: Neuron, opts: QuantizeOptions, users: dict
 def out_scale_of(src: Node, opts: QuantizeOptions, t: Target) -> float:
     """Integer units per float unit of a synapse's input: 1 for spikes, the graded scale for
     the analog input."""
-    if isinstance(src, Input):
+    if isinstance(src, Input) and src.encoding != "spikes":
         levels = (2 ** (t.graded_input_bits - 1) - 1) if opts.input_signed else \
             (2 ** t.graded_input_bits - 1)
         return levels / opts.input_max

@@ -12,6 +12,7 @@ import numpy as np
 
 from snnc import __version__
 from snnc.errors import SnncError
+from snnc.pass_runner import PASS_NAMES
 
 EXIT_ERROR = 1
 
@@ -106,9 +107,23 @@ def _shape(ctx: click.Context, param: click.Parameter, value: str | None):
 @click.option("--check-samples", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--allow-mismatch", is_flag=True,
               help="Write the artifact even if the graph spikes differently from torch.")
+@click.option("--target", type=click.Choice(["loihi2", "float"]), default="loihi2",
+              show_default=True, help="loihi2: fixed point as Lava's bit-accurate models; "
+              "float: folded float graph, no quantization.")
+@click.option("--fold-thresholds", is_flag=True,
+              help="Fold batch-norm scales into LIF thresholds (per channel) instead of "
+                   "weights where possible; never for CLIF.")
+@click.option("--debug-passes", is_flag=True,
+              help="Re-simulate a seeded batch after every float pass; fail on any change.")
+@click.option("--dump-ir", "dump_ir", type=click.Choice(["trace", *PASS_NAMES]),
+              default=None, help="Print the IR after this pass.")
+@click.option("--calibrate", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Calibrate the input range on this many --check-data samples "
+                   "(default: inputs in [0, 1]).")
 def compile_(model: str, weights: Path, timesteps: int, input_shape: tuple[int, ...],
              output: Path, model_kwargs: str | None, step_mode: str | None, check_data: str,
-             check_samples: int, allow_mismatch: bool) -> None:
+             check_samples: int, allow_mismatch: bool, target: str, fold_thresholds: bool,
+             debug_passes: bool, dump_ir: str | None, calibrate: int) -> None:
     """Trace MODEL with trained weights into an artifact, and check the trace against torch.
 
     MODEL is 'pkg.module:factory' or 'path/to/file.py:factory', a function returning the
@@ -121,13 +136,28 @@ def compile_(model: str, weights: Path, timesteps: int, input_shape: tuple[int, 
     result = compile_checkpoint(model, weights, timesteps, input_shape,
                                 model_kwargs=model_kwargs, step_mode=step_mode,
                                 check_data=check_data, check_samples=check_samples,
-                                allow_mismatch=allow_mismatch)
-    graph = result.artifact.graph
-    neurons = sum(1 for n in graph if n.op in ("LIF", "CLIF"))
-    click.echo(f"traced {model}: {len(graph)} nodes, {neurons} spiking layers, "
-               f"{result.step_mode}-step")
+                                allow_mismatch=allow_mismatch, target=target,
+                                threshold_folding=fold_thresholds, debug_passes=debug_passes,
+                                calibrate=calibrate)
+    art = result.artifact
+    spiking = [n for n in art.graph if getattr(n, "spiking", False)]
+    click.echo(f"traced {model}: {len(spiking)} spiking layers, {result.step_mode}-step")
     click.echo(f"trace check on {result.check.samples} {check_data} inputs, T={timesteps}:")
     click.echo(result.check.table())
+    if dump_ir == "trace":
+        click.echo(f"\n-- IR after trace --\n{result.trace_text}")
+    for record in result.passes:
+        changes = "; ".join(record.notes) if record.notes else "no change"
+        click.echo(f"pass {record.name:<22} {changes[:200]}")
+        if dump_ir == record.name:
+            click.echo(f"\n-- IR after {record.name} --\n{record.text}\n")
+    if dump_ir and dump_ir not in ("trace", *(r.name for r in result.passes)):
+        click.echo(f"(pass {dump_ir} did not run for target {target})")
+    if art.target != "float":
+        from snnc.report import format_rows, layer_rows
+
+        click.echo(f"\nquantized for {art.target}:")
+        click.echo(format_rows(layer_rows(art)))
     if output.parent and not output.parent.exists():
         output.parent.mkdir(parents=True)
     write_artifact(result.artifact, output)
@@ -146,9 +176,15 @@ def inspect(artifact: Path) -> None:
     click.echo(f"target        {art.target}")
     click.echo(f"source hash   {art.source_hash or '-'}")
     for key, value in art.meta.items():
-        click.echo(f"meta.{key:<8} {value}")
+        if key not in ("passes", "quantization"):
+            click.echo(f"meta.{key:<8} {value}")
     for name, value in art.golden.items():
         click.echo(f"golden.{name:<6} {value.dtype}{list(value.shape)}")
+    if art.target != "float":
+        from snnc.report import format_rows, layer_rows
+
+        click.echo("")
+        click.echo(format_rows(layer_rows(art)))
     click.echo("")
     click.echo(art.graph.text())
 

@@ -7,7 +7,7 @@ Later stages (folding, quantization, mapping) slot in between tracing and writin
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,8 @@ class CompileResult:
     artifact: Artifact
     check: Any  # snnc.frontends.torch.check.TraceCheck
     step_mode: str
+    passes: list = field(default_factory=list)  # snnc.pass_runner.PassRecord per pass
+    trace_text: str = ""                         # the IR straight from the frontend
 
 
 def check_inputs(source: str, input_shape: tuple[int, ...], samples: int,
@@ -61,8 +63,15 @@ def check_inputs(source: str, input_shape: tuple[int, ...], samples: int,
 def compile_checkpoint(model_spec: str, weights: str | Path, timesteps: int,
                        input_shape: tuple[int, ...], *, model_kwargs: str | dict | None = None,
                        step_mode: str | None = None, check_data: str = "random",
-                       check_samples: int = 8, allow_mismatch: bool = False) -> CompileResult:
-    """Load the user's model and checkpoint, trace it, and check the trace against torch."""
+                       check_samples: int = 8, allow_mismatch: bool = False,
+                       target: str = "loihi2", threshold_folding: bool = False,
+                       debug_passes: bool = False, calibrate: int = 0) -> CompileResult:
+    """Load the user's model and checkpoint, trace it, check the trace against torch, then
+    run the passes for `target` (folding, and quantization for a fixed-point target)."""
+    from snnc.pass_runner import compile_graph
+    from snnc.targets import get_target
+
+    chip = get_target(target)
     import torch
 
     from snnc.frontends.torch import trace_model
@@ -92,6 +101,10 @@ def compile_checkpoint(model_spec: str, weights: str | Path, timesteps: int,
         if not allow_mismatch:
             raise TraceMismatchError(message + "; --allow-mismatch writes the artifact anyway")
         log.warning("%s", message)
+    calibration = check_inputs(check_data, tuple(input_shape), calibrate) if calibrate else None
+    compiled = compile_graph(result.graph, chip, timesteps=timesteps,
+                             threshold_folding=threshold_folding, debug=debug_passes,
+                             calibration=calibration)
     meta = {
         "timesteps": timesteps,
         "step_mode": result.step_mode,
@@ -107,6 +120,12 @@ def compile_checkpoint(model_spec: str, weights: str | Path, timesteps: int,
             "layers": {a.name: a.mismatches for a in report.layers},
         },
     }
-    artifact = Artifact(result.graph, target="float", source_hash=file_sha256(weights),
-                        meta=meta)
-    return CompileResult(artifact, report, result.step_mode)
+    meta["passes"] = [{"name": r.name, "changed": r.changed, "notes": r.notes}
+                      for r in compiled.records]
+    meta["quantization"] = {name: {k: v for k, v in vars(q).items() if k != "name"}
+                            for name, q in compiled.layers.items()}
+    meta["calibration_samples"] = calibrate
+    artifact = Artifact(compiled.graph, target=chip.name, source_hash=file_sha256(weights),
+                        reference=compiled.reference if chip.quantized else None, meta=meta)
+    return CompileResult(artifact, report, result.step_mode, compiled.records,
+                         result.graph.text())

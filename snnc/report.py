@@ -1,0 +1,67 @@
+"""The per-layer table of a compiled artifact: shapes, fixed-point fields, quantization
+error and predicted overflow (from `passes/range_analysis.py`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from snnc.artifact import Artifact
+from snnc.ir import FxConv2d, FxDense, FxNeuron
+from snnc.passes.range_analysis import analyze_ranges
+from snnc.targets import get_target
+
+
+@dataclass
+class LayerRow:
+    name: str
+    op: str
+    shape: str
+    weight_exp: int | None = None
+    weight_bits: int | None = None
+    max_weight_error: float | None = None
+    vth: int | None = None
+    dv: int | None = None
+    bias_exp: int | None = None
+    overflow: str = ""
+
+
+def layer_rows(artifact: Artifact) -> list[LayerRow]:
+    graph = artifact.graph
+    quant = artifact.meta.get("quantization", {})
+    timesteps = int(artifact.meta.get("timesteps", 1))
+    ranges = {}
+    if artifact.target != "float":
+        ranges = {r.name: r for r in analyze_ranges(graph, timesteps,
+                                                    get_target(artifact.target))}
+    rows = []
+    for node in graph:
+        if not isinstance(node, FxConv2d | FxDense | FxNeuron):
+            continue
+        q = quant.get(node.name, {})
+        row = LayerRow(node.name, node.op, "x".join(map(str, node.type.shape)))
+        if isinstance(node, FxConv2d | FxDense):
+            row.weight_exp = node.weight_exp
+            row.weight_bits = q.get("weight_bits_used")
+            row.max_weight_error = q.get("max_weight_error")
+        else:
+            row.vth = getattr(node, "vth", None)
+            row.dv, row.bias_exp = node.dv, node.bias_exp
+            r = ranges.get(node.name)
+            if r is not None:
+                row.overflow = "; ".join(sorted(set(r.chip_overflow + r.lava_overflow))) or "none"
+        rows.append(row)
+    return rows
+
+
+def format_rows(rows: list[LayerRow]) -> str:
+    def cell(v, fmt="{}"):
+        return "-" if v is None else fmt.format(v)
+
+    lines = [f"{'layer':<26} {'op':<10} {'shape':<10} {'w_exp':>5} {'w_bits':>6} "
+             f"{'max_w_err':>9} {'vth':>6} {'dv':>5} {'b_exp':>5}  overflow"]
+    for r in rows:
+        lines.append(f"{r.name:<26} {r.op:<10} {r.shape:<10} {cell(r.weight_exp):>5} "
+                     f"{cell(r.weight_bits):>6} {cell(r.max_weight_error, '{:.2e}'):>9} "
+                     f"{cell(r.vth):>6} {cell(r.dv):>5} {cell(r.bias_exp):>5}  "
+                     f"{r.overflow or '-'}")
+    return "\n".join(lines)
