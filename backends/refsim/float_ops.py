@@ -132,7 +132,8 @@ def _lif(node: LIF, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-z))
+    with np.errstate(over="ignore"):  # exp(-z) -> inf for very negative z: sigmoid is 0 there
+        return 1.0 / (1.0 + np.exp(-z))
 
 
 def _clif(node: CLIF, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
