@@ -59,15 +59,15 @@ def float_passes(threshold_folding: bool = False) -> list[tuple[str, PassFn]]:
         passes.append(("fold_thresholds", fold_thresholds))  # BN scale into LIF thresholds
     passes += [
         ("fold_batchnorm", fold_batchnorm),              # BN / tdBN into synapse weights
-        ("fold_pooling", fold_pooling),                  # avg pooling, flatten into synapses
         ("materialize_shortcuts", materialize_shortcuts),  # raw values into sums -> synapses
+        ("fold_pooling", fold_pooling),                  # avg pooling, flatten into synapses
         ("cleanup", canonicalize),                       # drop what folding orphaned
     ]
     return passes
 
 
-PASS_NAMES = ("canonicalize", "fold_thresholds", "fold_batchnorm", "fold_pooling",
-              "materialize_shortcuts", "cleanup", "quantize")
+PASS_NAMES = ("canonicalize", "fold_thresholds", "fold_batchnorm", "materialize_shortcuts",
+              "fold_pooling", "cleanup", "quantize")
 
 
 def debug_batch(graph: Graph, samples: int = 8, seed: int = 0) -> np.ndarray:
