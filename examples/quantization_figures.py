@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--fold-thresholds", action="store_true")
     args = parser.parse_args()
     _, _, x, y = digits_split()
-    print(f"{'example':<20} {'float':>7} {'fixed':>7} {'delta':>7}  per-layer spike agreement")
+    print(f"{'example':<20} {'float':>7} {'fixed':>7} {'change':>7}  per-layer spike agreement")
     for name, factory in MODELS.items():
         model = factory(timesteps=4)
         state = torch.load(EXAMPLES / "checkpoints" / f"{name}.pt", weights_only=True)
@@ -42,7 +42,7 @@ def main() -> None:
         ev = evaluate(compiled.graph, compiled.reference, x, y, 4)
         layers = ", ".join(f"{k} {100 * v:.1f}%" for k, v in ev.agreement.items())
         print(f"{name:<20} {100 * ev.float_accuracy:>6.2f}% {100 * ev.fixed_accuracy:>6.2f}% "
-              f"{ev.delta_points:>+6.2f}  {layers}")
+              f"{-ev.delta_points:>+6.2f}  {layers}")
 
 
 if __name__ == "__main__":

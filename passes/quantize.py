@@ -63,6 +63,7 @@ SIG_RANGE = 8         # table covers H/tau in [-8, 8]
 M_SHIFT = 6           # reset table step: M >> 6 = 1/64 of a unit of M
 M_ENTRIES = 1024      # M in [0, 16)
 SIG_SHIFT = 32
+ZEROED_WARNING = 0.1  # warn when more than this fraction of nonzero weights round to zero
 
 
 class QuantizationError(SnncError):
@@ -153,6 +154,10 @@ def _quantize_weights(name: str, w_eff: np.ndarray, t: Target, rep: LayerQuant
     rep.zeroed_weights = float(np.mean(w_int[nonzero] == 0)) if nonzero.any() else 0.0
     if used < 16:
         rep.notes.append(f"uses only {used.bit_length()} weight bits (exponent at its minimum)")
+    if rep.zeroed_weights > ZEROED_WARNING:
+        rep.notes.append(f"{100 * rep.zeroed_weights:.0f}% of its nonzero weights round to "
+                         "zero: their dynamic range exceeds the target's 8 bits")
+        log.warning("synapse %r: %s", name, rep.notes[-1])
     return w_int, e
 
 

@@ -201,3 +201,48 @@ def test_bad_input_shape_option(tmp_path):
     result = CliRunner().invoke(cli, ["compile", MODEL, "--weights", str(STATE), "-T", "4",
                                       "--input-shape", "1,x,8", "-o", str(tmp_path / "o")])
     assert result.exit_code == 2 and "expected positive integers" in result.output
+
+
+def test_default_target_is_loihi2_with_a_float_reference(tmp_path):
+    result, out = compile_(tmp_path, STATE, MODEL, "--debug-passes")
+    assert result.exit_code == 0, result.output
+    art = read_artifact(out)
+    assert art.target == "loihi2"
+    assert {n.op for n in art.graph} >= {"FxInput", "FxConv2d", "FxLIF", "FxReadout"}
+    assert art.reference is not None and "BatchNorm" not in {n.op for n in art.reference}
+    assert [p["name"] for p in art.meta["passes"]][-1] == "quantize"
+    assert art.meta["quantization"]["conv1"]["weight_bits_used"] == 8
+    assert "quantized for loihi2:" in result.output and "lif1" in result.output
+    shown = CliRunner().invoke(cli, ["inspect", str(out)])
+    assert shown.exit_code == 0
+    assert "w_exp" in shown.output and "FxLIF" in shown.output
+
+
+def test_float_target_skips_quantization(tmp_path):
+    result, out = compile_(tmp_path, STATE, MODEL, "--target", "float")
+    assert result.exit_code == 0, result.output
+    art = read_artifact(out)
+    assert art.target == "float" and art.reference is None
+    assert not any(n.op.startswith("Fx") for n in art.graph)
+
+
+def test_dump_ir_prints_the_graph_after_a_pass(tmp_path):
+    result, _ = compile_(tmp_path, STATE, MODEL, "--dump-ir", "fold_batchnorm")
+    assert result.exit_code == 0, result.output
+    dumped = result.output.split("-- IR after fold_batchnorm --")[1].split("\n\n")[0]
+    assert "%lif1 : b1[16,8,8] = LIF(%conv1)" in dumped and "BatchNorm" not in dumped
+    result, _ = compile_(tmp_path, STATE, MODEL, "--dump-ir", "trace")
+    assert "%bn1 : f32[16,8,8] = BatchNorm(%conv1)" in result.output
+
+
+def test_calibration_sets_the_input_range(tmp_path):
+    np_path = tmp_path / "x.npy"
+    import numpy as np
+
+    np.save(np_path, np.random.default_rng(0).random((4, 1, 8, 8)) * 2.0)
+    result, out = compile_(tmp_path, STATE, MODEL, "--check-data", str(np_path),
+                           "--calibrate", "4")
+    assert result.exit_code == 0, result.output
+    art = read_artifact(out)
+    assert art.meta["calibration_samples"] == 4
+    assert 1.9 < 255 / art.graph["input"].scale <= 2.0

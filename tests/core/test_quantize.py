@@ -130,11 +130,12 @@ def test_unrepresentable_weights_name_the_layer(w1, message):
         quantize(net(w1=w1))
 
 
-def test_dynamic_range_beyond_8_bits_is_reported():
+def test_dynamic_range_beyond_8_bits_is_reported(caplog):
     w = np.full((4, 1, 3, 3), 1e-4)
     w[0, 0, 0, 0] = 10.0
     _, layers = quantize(net(w1=w))
     assert layers["conv"].zeroed_weights > 0.9  # the small weights all round to zero
+    assert "synapse 'conv': 97% of its nonzero weights round to zero" in caplog.text
 
 
 def test_batch_norm_must_be_folded_first():
