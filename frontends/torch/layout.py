@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 
+from snnc.frontends.torch.context import ConversionError
+
 Lead = tuple[str, ...]
 
 SEQ: Lead = ("T", "N")
@@ -71,3 +73,26 @@ def tracing_batch(timesteps: int) -> int:
         if n != timesteps:
             return n
     raise AssertionError("unreachable")
+
+
+def input_layout(shape: tuple[int, ...], timesteps: int, step_mode: str | None,
+                 input_shape: tuple[int, ...] | None) -> Lead:
+    """Whether an example input is one frame per sample `[N, ...]` or a sequence
+    `[T, N, ...]`, from its shape, the per-sample shape if known, and the step mode."""
+    if input_shape is not None:
+        if shape[-len(input_shape):] != tuple(input_shape):
+            raise ConversionError(f"example input of shape {list(shape)} does not end with the "
+                                  f"input shape {list(input_shape)}")
+        extra = len(shape) - len(input_shape)
+        if extra == 1:
+            return STEP
+        if extra == 2 and shape[0] == timesteps:
+            return SEQ
+        dims = ", ".join(map(str, input_shape))
+        raise ConversionError(f"example input of shape {list(shape)}: expected [N, {dims}] "
+                              f"or [T={timesteps}, N, {dims}]")
+    if step_mode == "single" or shape[0] != timesteps:
+        return STEP
+    raise ConversionError(
+        f"cannot tell whether the example input of shape {list(shape)} is [T={timesteps}, N, ...]"
+        " (a sequence) or [N, ...] (one frame); pass input_shape (or --input-shape)")

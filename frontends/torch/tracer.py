@@ -300,29 +300,6 @@ def reset_states(model: nn.Module, converters: Mapping[type, ConverterFn] | None
             reset()
 
 
-def input_layout(example: torch.Tensor, timesteps: int, step_mode: str | None,
-                 input_shape: tuple[int, ...] | None) -> layout.Lead:
-    """Whether the example is one frame per sample `[N, ...]` or a sequence `[T, N, ...]`."""
-    shape = tuple(example.shape)
-    if input_shape is not None:
-        if shape[-len(input_shape):] != tuple(input_shape):
-            raise ConversionError(f"example input of shape {list(shape)} does not end with the "
-                                  f"input shape {list(input_shape)}")
-        extra = len(shape) - len(input_shape)
-        if extra == 1:
-            return layout.STEP
-        if extra == 2 and shape[0] == timesteps:
-            return layout.SEQ
-        dims = ", ".join(map(str, input_shape))
-        raise ConversionError(f"example input of shape {list(shape)}: expected [N, {dims}] "
-                              f"or [T={timesteps}, N, {dims}]")
-    if step_mode == "single" or shape[0] != timesteps:
-        return layout.STEP
-    raise ConversionError(
-        f"cannot tell whether the example input of shape {list(shape)} is [T={timesteps}, N, ...]"
-        " (a sequence) or [N, ...] (one frame); pass input_shape (or --input-shape)")
-
-
 def trace_model(model: nn.Module, example_input: torch.Tensor, timesteps: int, *,
                 step_mode: str | None = None, input_shape: tuple[int, ...] | None = None,
                 converters: Mapping[type, ConverterFn] | None = None) -> TraceResult:
@@ -334,7 +311,7 @@ def trace_model(model: nn.Module, example_input: torch.Tensor, timesteps: int, *
     example = torch.as_tensor(example_input)
     if not example.is_floating_point():
         example = example.float()
-    lead = input_layout(example, timesteps, step_mode, input_shape)
+    lead = layout.input_layout(tuple(example.shape), timesteps, step_mode, input_shape)
     if lead == layout.SEQ and _declared_mode(model, step_mode, converters) == "single":
         example, lead = example[0], layout.STEP  # called once per step: trace one frame
     batch = layout.tracing_batch(timesteps)

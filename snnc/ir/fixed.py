@@ -83,31 +83,29 @@ class FxInput(Input):
         return 0, (1 << self.bits) - 1
 
 
+class _FixedSynapse:
+    """Checks shared by the integer synapses; the float parent infers the shape."""
+
+    def infer(self, in_types: Sequence[TensorType]) -> TensorType:
+        _check_weights(self)
+        if self.bias is not None:
+            raise self.field_error("bias", "an array", "fixed-point synapses carry no bias")
+        return TensorType(super().infer(in_types).shape, SYNAPTIC)
+
+
 @dataclass(frozen=True, eq=False, kw_only=True)
-class FxConv2d(Conv2d):
+class FxConv2d(_FixedSynapse, Conv2d):
     """Integer convolution: a = conv(x, weight) << weight_exp (floor shift if negative).
     No bias: biases live in the neurons, as on Loihi."""
 
     weight_exp: int = 0
 
-    def infer(self, in_types: Sequence[TensorType]) -> TensorType:
-        _check_weights(self)
-        if self.bias is not None:
-            raise self.field_error("bias", "an array", "fixed-point synapses carry no bias")
-        return TensorType(super().infer(in_types).shape, SYNAPTIC)
-
 
 @dataclass(frozen=True, eq=False, kw_only=True)
-class FxDense(Dense):
+class FxDense(_FixedSynapse, Dense):
     """Integer dense synapse: a = (weight @ flatten(x)) << weight_exp (floor if negative)."""
 
     weight_exp: int = 0
-
-    def infer(self, in_types: Sequence[TensorType]) -> TensorType:
-        _check_weights(self)
-        if self.bias is not None:
-            raise self.field_error("bias", "an array", "fixed-point synapses carry no bias")
-        return TensorType(super().infer(in_types).shape, SYNAPTIC)
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)

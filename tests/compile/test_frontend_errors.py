@@ -148,24 +148,25 @@ class Scale(nn.Module):
         return x * self.k
 
 
+class ScaledModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+        self.scale = Scale(0.5)
+        self.sn = neuron.IFNode()
+
+    def forward(self, x):
+        return self.sn(self.scale(self.fc(x)))
+
+
 def test_per_call_converters_extend_the_registry():
     def scale(ctx, m, x):
         n = ctx.shape(x)[0]
         return ctx.emit(Dense(name=ctx.name, inputs=(x,), weight=m.k * np.eye(n)))
 
-    class Model(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(3, 3)
-            self.scale = Scale(0.5)
-            self.sn = neuron.IFNode()
-
-        def forward(self, x):
-            return self.sn(self.scale(self.fc(x)))
-
     with pytest.raises(ConversionError, match=r"module 'scale' \(.*Scale\) is not supported"):
-        trace(Model(), torch.zeros(2, 3), T)
-    graph = trace(Model(), torch.zeros(2, 3), T, converters={Scale: scale})
+        trace(ScaledModel(), torch.zeros(2, 3), T)
+    graph = trace(ScaledModel(), torch.zeros(2, 3), T, converters={Scale: scale})
     assert graph["scale"].op == "Dense"
     assert "Scale" not in str(sorted(n.op for n in graph))
 
@@ -175,20 +176,10 @@ def test_a_converter_that_misreads_the_output_shape_is_caught():
         n = ctx.shape(x)[0]
         return ctx.emit(Dense(name=ctx.name, inputs=(x,), weight=np.ones((2 * n, n))))
 
-    class Model(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(3, 3)
-            self.scale = Scale(0.5)
-            self.sn = neuron.IFNode()
-
-        def forward(self, x):
-            return self.sn(self.scale(self.fc(x)))
-
     with pytest.raises(ConversionError, match=r"module 'scale' .*its converter describes an "
                                               r"output of per-sample shape \(6,\), but the "
                                               r"module returned a tensor of shape \(5, 3\)"):
-        trace(Model(), torch.zeros(2, 3), T, converters={Scale: wrong})
+        trace(ScaledModel(), torch.zeros(2, 3), T, converters={Scale: wrong})
 
 
 def test_neuron_names_follow_module_paths():
