@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from snnc.backends.refsim import kernels
-from snnc.backends.refsim.float_ops import Context, _per_sample, _steps
+from snnc.backends.refsim.float_ops import Context, _per_sample, _recorder, _steps
 from snnc.errors import SimulationInputError
 from snnc.ir import FxCLIF, FxConv2d, FxDense, FxInput, FxLIF, FxReadout
 from snnc.ir.node import channel_view
@@ -67,23 +67,15 @@ def _bias(node, shape) -> np.ndarray:
     return channel_view(np.asarray(node.bias_mant, np.int64), shape) << node.bias_exp
 
 
-def _record(node, ctx: Context, x: np.ndarray, names: tuple[str, ...]):
-    if not ctx.record_states:
-        return None
-    rec = {n: np.empty((ctx.timesteps,) + x.shape[1:], np.int64) for n in names}
-    ctx.states[node.name] = rec
-    return rec
-
-
 def _fx_lif(node: FxLIF, xs, ctx: Context) -> np.ndarray:
     x = xs[0]
     bias = _bias(node, node.type.shape)
     theta = node.vth << 6
-    out = np.empty((ctx.timesteps,) + x.shape[1:], ctx.dtype)
-    rec = _record(node, ctx, x, ("u", "v"))
+    out = np.zeros((ctx.timesteps,) + x.shape[1:], ctx.dtype)
+    rec = _recorder(node, x, ctx, ("u", "v"), np.int64)
     u = np.zeros(x.shape[1:], np.int64)
     v = np.zeros_like(u)
-    for t, a in _steps(x, ctx):
+    for t, a in _steps(x, ctx, node):
         u = wrap24(decay(u, node.du + 1) + (a << 6))
         v = clip24(decay(v, node.dv) + u + bias)
         s = v > theta
@@ -103,11 +95,11 @@ def _fx_clif(node: FxCLIF, xs, ctx: Context) -> np.ndarray:
     half = 1 << (node.sig_shift - 1)
     sig_lut = node.sig_lut.astype(np.int64)
     reset_lut = node.reset_lut.astype(np.int64)
-    out = np.empty((ctx.timesteps,) + x.shape[1:], ctx.dtype)
-    rec = _record(node, ctx, x, ("v", "m"))
+    out = np.zeros((ctx.timesteps,) + x.shape[1:], ctx.dtype)
+    rec = _recorder(node, x, ctx, ("v", "m"), np.int64)
     v = np.zeros(x.shape[1:], np.int64)
     m = np.zeros_like(v)
-    for t, a in _steps(x, ctx):
+    for t, a in _steps(x, ctx, node):
         h = clip24(decay(v, node.dv) + (a << 6) + bias)
         s = (h > theta).astype(np.int64)
         idx = np.clip(((h * node.sig_mult + half) >> node.sig_shift) + centre, 0, last_sig)
@@ -123,13 +115,13 @@ def _fx_clif(node: FxCLIF, xs, ctx: Context) -> np.ndarray:
 def _fx_readout(node: FxReadout, xs, ctx: Context) -> np.ndarray:
     x = xs[0]
     bias = _bias(node, node.type.shape)
-    out = np.empty((ctx.timesteps,) + x.shape[1:], np.int64)
+    out = np.zeros((ctx.timesteps,) + x.shape[1:], np.int64)
     v = np.zeros(x.shape[1:], np.int64)
-    for t, a in _steps(x, ctx):
+    for t, a in _steps(x, ctx, node):
         v = clip24(decay(v, node.dv) + (a << 6) + bias)
         out[t] = v
-    final = v / node.scale
-    ctx.readout[node.name] = final / ctx.timesteps if node.mean else final
+    final = out[ctx.final_step(node.name)] / node.scale
+    ctx.readout[node.name] = final / (ctx.window or ctx.timesteps) if node.mean else final
     if ctx.record_states:
         ctx.states[node.name] = {"v": out}
     return out

@@ -35,12 +35,20 @@ from snnc.ir.node import channel_view
 class Context:
     """What rules may read and write besides their inputs."""
 
-    timesteps: int
+    timesteps: int            # steps simulated (T, or T + latency with hardware timing)
     dtype: np.dtype
     record_states: bool
     feeds: dict[str, np.ndarray]
     states: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     readout: dict[str, np.ndarray] = field(default_factory=dict)
+    start: dict[str, int] = field(default_factory=dict)  # first valid step per node
+    window: int | None = None  # T, when hardware timing runs longer than T
+
+    def final_step(self, name: str) -> int:
+        """The step whose state is the answer: the last of the node's T valid steps."""
+        if self.window is None:
+            return self.timesteps - 1
+        return self.start.get(name, 0) + self.window - 1
 
 
 Rule = Callable[[Node, list[np.ndarray], Context], np.ndarray]
@@ -97,17 +105,18 @@ def _add(node: Add, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
     return total
 
 
-def _steps(x: np.ndarray, ctx: Context):
-    """Yield the input at each step, repeating a time-constant value."""
-    for t in range(ctx.timesteps):
+def _steps(x: np.ndarray, ctx: Context, node: Node):
+    """Yield the input at each step from the node's first valid step, repeating a
+    time-constant value. Before that step the node does not update (hardware timing)."""
+    for t in range(ctx.start.get(node.name, 0), ctx.timesteps):
         yield t, x[t if x.shape[0] > 1 else 0]
 
 
-def _recorder(node: Node, x: np.ndarray, ctx: Context, names: tuple[str, ...]):
+def _recorder(node: Node, x: np.ndarray, ctx: Context, names: tuple[str, ...], dtype=None):
     if not ctx.record_states:
         return None
     shape = (ctx.timesteps,) + x.shape[1:]
-    rec = {n: np.empty(shape, ctx.dtype) for n in names}
+    rec = {n: np.zeros(shape, dtype or ctx.dtype) for n in names}
     ctx.states[node.name] = rec
     return rec
 
@@ -118,10 +127,10 @@ def _lif(node: LIF, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
     th = channel_view(np.asarray(node.threshold, ctx.dtype), shape)
     rest = node.v_reset if node.reset == "hard" else 0.0
     fires = np.greater if node.compare == ">" else np.greater_equal
-    out = np.empty((ctx.timesteps,) + x.shape[1:], ctx.dtype)
+    out = np.zeros((ctx.timesteps,) + x.shape[1:], ctx.dtype)
     rec = _recorder(node, x, ctx, ("v",))
     v = np.full(x.shape[1:], rest, ctx.dtype)
-    for t, xt in _steps(x, ctx):
+    for t, xt in _steps(x, ctx, node):
         h = rest + node.decay * (v - rest) + node.gain * xt
         s = fires(h, th)
         v = np.where(s, node.v_reset, h) if node.reset == "hard" else h - s * th
@@ -139,11 +148,11 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 def _clif(node: CLIF, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
     x = xs[0]
     fires = np.greater if node.compare == ">" else np.greater_equal
-    out = np.empty((ctx.timesteps,) + x.shape[1:], ctx.dtype)
+    out = np.zeros((ctx.timesteps,) + x.shape[1:], ctx.dtype)
     rec = _recorder(node, x, ctx, ("v", "m"))
     v = np.zeros(x.shape[1:], ctx.dtype)
     m = np.zeros_like(v)
-    for t, xt in _steps(x, ctx):
+    for t, xt in _steps(x, ctx, node):
         h = node.decay * v + xt
         s = fires(h, node.threshold).astype(ctx.dtype)
         m = m * _sigmoid(h / node.tau) + s
@@ -157,12 +166,13 @@ def _clif(node: CLIF, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
 
 def _readout(node: Readout, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
     x = xs[0]
-    out = np.empty((ctx.timesteps,) + x.shape[1:], ctx.dtype)
+    out = np.zeros((ctx.timesteps,) + x.shape[1:], ctx.dtype)
     v = np.zeros(x.shape[1:], ctx.dtype)
-    for t, xt in _steps(x, ctx):
+    for t, xt in _steps(x, ctx, node):
         v = node.decay * v + xt
         out[t] = v
-    ctx.readout[node.name] = v / ctx.timesteps if node.mean else v
+    final = out[ctx.final_step(node.name)]
+    ctx.readout[node.name] = final / (ctx.window or ctx.timesteps) if node.mean else final
     if ctx.record_states:
         ctx.states[node.name] = {"v": out}
     return out

@@ -9,6 +9,7 @@ import numpy as np
 
 from snnc.backends.refsim.fixed_ops import FIXED_RULES
 from snnc.backends.refsim.float_ops import FLOAT_RULES, Context
+from snnc.backends.refsim.timing import delay, is_synapse, schedule
 from snnc.errors import SimulationInputError, UnsupportedNodeError
 from snnc.ir import Graph, Input, Neuron
 
@@ -20,16 +21,21 @@ RULES = {**FLOAT_RULES, **FIXED_RULES}
 class SimResult:
     """What a simulation produced.
 
-    spikes:  spiking neuron name -> bool array `[T, batch, *shape]`
+    spikes:  spiking neuron name -> bool array `[T, batch, *shape]`, in the trained model's
+             timing (with hardware timing: each layer's window [offset, offset + T))
     readout: readout name -> its final value `[batch, *shape]` (time-averaged if `mean`)
-    states:  neuron name -> state variable -> `[T, batch, *shape]`, after each step's reset
-             (filled only with `record_states=True`)
+    states:  neuron name -> state variable -> `[steps, batch, *shape]`, after each step's
+             reset (filled only with `record_states=True`; every simulated step)
+    raw_spikes: with hardware timing, every simulated step `[T + latency, batch, ...]`
+    offsets: with hardware timing, each node's first valid step (its depth)
     """
 
     timesteps: int
     spikes: dict[str, np.ndarray] = field(default_factory=dict)
     readout: dict[str, np.ndarray] = field(default_factory=dict)
     states: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    raw_spikes: dict[str, np.ndarray] = field(default_factory=dict)
+    offsets: dict[str, int] = field(default_factory=dict)
 
 
 def simulate(
@@ -39,13 +45,19 @@ def simulate(
     *,
     record_states: bool = False,
     dtype: type[np.floating] = np.float64,
+    timing: str = "zero",
 ) -> SimResult:
-    """Run a float graph for `timesteps` steps on a batch, with the trained model's timing.
+    """Run a graph for `timesteps` steps on a batch.
 
     `inputs` is one array for a single-input graph, or a mapping from input name to array.
     Each array is `[batch, *shape]` (the same frame every step: direct encoding) or
-    `[T, batch, *shape]` (one frame per step).
+    `[T, batch, *shape]` (one frame per step; zeros after T with hardware timing).
+    timing: "zero" is the trained model's timing (no delay per hop); "hardware" is the
+    chip's pipeline (one step per synaptic hop, branches balanced, see timing.py), run for
+    T + latency steps with each layer read in its shifted window.
     """
+    if timing not in ("zero", "hardware"):
+        raise SimulationInputError(f"timing must be 'zero' or 'hardware', got {timing!r}")
     if not isinstance(timesteps, int | np.integer) or isinstance(timesteps, bool) or timesteps < 1:
         raise SimulationInputError(f"timesteps must be a positive integer, got {timesteps!r}")
     timesteps = int(timesteps)
@@ -56,14 +68,32 @@ def simulate(
         if type(node) not in RULES:
             raise UnsupportedNodeError(node.name, node.op, "the reference simulator",
                                        [t.__name__ for t in RULES])
-    ctx = Context(timesteps, dtype, record_states, _feeds(graph, inputs, timesteps, dtype))
+    feeds = _feeds(graph, inputs, timesteps, dtype)
+    ctx = Context(timesteps, dtype, record_states, feeds)
+    plan = None
+    if timing == "hardware":
+        plan = schedule(graph)
+        ctx.timesteps, ctx.window, ctx.start = timesteps + plan.latency, timesteps, plan.depth
+        ctx.feeds = {k: delay(v, 0, ctx.timesteps) if v.shape[0] > 1 else v
+                     for k, v in feeds.items()}
     readers = {name: len(r) for name, r in graph.consumers().items()}
-    result = SimResult(timesteps)
+    result = SimResult(timesteps, offsets=dict(plan.depth) if plan else {})
     values: dict[str, np.ndarray] = {}
     for name, node in graph.nodes.items():
-        out = RULES[type(node)](node, [values[i] for i in node.inputs], ctx)
+        ins = [values[i] for i in node.inputs]
+        if plan is not None:
+            ins = [delay(v, plan.delays.get((i, name), 0), ctx.timesteps)
+                   for i, v in zip(node.inputs, ins, strict=True)]
+        out = RULES[type(node)](node, ins, ctx)
+        if plan is not None and is_synapse(node):
+            out = delay(out, 1, ctx.timesteps)  # delivered one step after it is computed
         if isinstance(node, Neuron) and node.spiking:
-            result.spikes[name] = out.astype(bool)
+            spikes = out.astype(bool)
+            if plan is None:
+                result.spikes[name] = spikes
+            else:
+                result.raw_spikes[name] = spikes
+                result.spikes[name] = spikes[plan.depth[name]:plan.depth[name] + timesteps]
         for edge in node.inputs:
             readers[edge] -= 1
             if readers[edge] == 0:
