@@ -17,11 +17,12 @@ VENV := .venv
 LAVA := .venv-lava
 DEPS := pyproject.toml Makefile
 
-.PHONY: help demo test test-compile test-lava envs clean-envs
+.PHONY: help demo test test-compile test-lava bench envs clean-envs
 
 help:
 	@echo "make demo   compile the built-in example and simulate it (creates .venv if needed)"
 	@echo "make test   the whole test suite in both environments (creates them if needed)"
+	@echo "make bench  benchmarks: the reference simulator against PyTorch (a few minutes)"
 
 $(VENV)/.ready: $(DEPS)
 	@test -x $(VENV)/bin/python || $(PY311) -m venv $(VENV)
@@ -64,6 +65,9 @@ test-compile: $(VENV)/.ready
 
 test-lava: $(LAVA)/.ready
 	$(LAVA)/bin/python -m pytest tests/core tests/lava
+
+bench: $(VENV)/.ready
+	$(VENV)/bin/python benchmarks/refsim.py
 
 clean-envs:
 	rm -rf $(VENV) $(LAVA)

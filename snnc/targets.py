@@ -1,7 +1,8 @@
 """Targets are data: word widths, shifts and limits of a chip, not code paths.
 
-Each constant names its source; `targets.md` collects them with the published figures the
-mapping and cost model (a later stage) will use.
+Each constant names its source; `targets.md` (repository root) collects the published figures
+behind the resource limits (passes/mapping.py) and cost constants (snnc/cost.py), and marks
+which are Loihi 1 stand-ins or assumptions.
 """
 
 from __future__ import annotations
@@ -32,6 +33,30 @@ class Target:
     graded_input_bits: int = 8  # payload of graded input spikes (analog input lowering)
     # CLIF fixed-point tables (snnc's definition; see passes/quantize.py).
     sigmoid_frac_bits: int = 12
+    # Resources, for passes/mapping.py. [L2] = Loihi 2 brief, [L1] = Davies et al. 2018, a
+    # Loihi 1 stand-in where Loihi 2 publishes no figure, [A] = assumption (targets.md).
+    neurons_per_core: int = 8192        # [L2] 1M neurons / 128 cores (WikiChip); to confirm
+    sram_bytes_per_core: int = 128 * 1024  # [L2] 128 KB per core, shared by synapses and state
+    synapse_bytes_per_weight: int = 1   # [A] one 8-bit weight per stored synapse, no compression
+    state_bytes_per_neuron: int = 8     # [A] two 24-bit state words (u, v or v, m) in 32 bits
+    max_input_axons_per_core: int = 4096  # [L1] N_axin, p. 89 constraint 4
+    cores_per_chip: int = 128           # [L2]
+    mesh_width: int = 8                 # [L2] 8 x 16 mesh; x is the E-W axis
+    mesh_height: int = 16               # [L2]
+    input_port_xy: tuple[int, int] = (0, 0)  # [A] where input spikes enter the mesh
+    # Costs, for snnc/cost.py: [L1] Table 2 (pre-silicon, 0.75 V), none published for Loihi 2.
+    energy_per_synop_j: float = 23.6e-12        # [L1] synaptic spike op (min)
+    energy_per_neuron_update_j: float = 81e-12  # [L1] neuron update, active (inactive: 52 pJ)
+    energy_per_message_j: float = 1.7e-12       # [L1] within-tile spike energy
+    energy_per_hop_x_j: float = 3.0e-12         # [L1] tile hop E-W
+    energy_per_hop_y_j: float = 4.0e-12         # [L1] tile hop N-S
+    time_per_synop_s: float = 3.5e-9            # [L1] synaptic spike op (max)
+    time_per_neuron_update_s: float = 8.4e-9    # [L1] neuron update, active (inactive: 5.3 ns)
+    time_per_message_s: float = 2.1e-9          # [L1] within-tile spike latency
+    time_per_hop_x_s: float = 4.1e-9            # [L1] tile hop E-W
+    time_per_hop_y_s: float = 6.5e-9            # [L1] tile hop N-S
+    barrier_sync_s: float = 465e-9              # [L1] mesh-wide barrier, 32 tiles (1 tile: 113)
+    cycle_s: float = 1e-9  # [A] Loihi is clockless; a reported "cycle" is this much time
 
     @property
     def decay_unity(self) -> int:

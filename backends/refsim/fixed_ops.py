@@ -2,8 +2,8 @@
 
 This is the definition the Lava backend is tested against. Values are int64 arrays shaped
 `[T or 1, batch, ...]` like the float rules'. Weighted sums run as float64 matrix products
-only where that is exact: every partial sum is an integer below 2^53 in magnitude, which is
-checked per call from the weights and the input bound (it always holds for 8-bit weights).
+only where that is exact: every partial sum is an integer below 2^24 (float32) or 2^53
+(float64) in magnitude, checked per call from the weights and the input bound.
 """
 
 from __future__ import annotations
@@ -18,12 +18,19 @@ from snnc.ir.node import channel_view
 
 MAX24 = (1 << 23) - 1
 _EXACT = float(1 << 53)
+_EXACT32 = float(1 << 24)
 
 
 def decay(x: np.ndarray, d: int | np.ndarray) -> np.ndarray:
-    """sgn(x * (4096 - d)) * (|x * (4096 - d)| >> 12): Loihi's decay, rounding toward zero."""
-    p = x * (4096 - np.asarray(d, dtype=np.int64))
-    return np.sign(p) * (np.abs(p) >> 12)
+    """sgn(x * (4096 - d)) * (|x * (4096 - d)| >> 12): Loihi's decay, rounding toward zero.
+
+    Computed as (p + 4095 * [p < 0]) >> 12, which is the same truncation toward zero
+    (for p < 0: floor((p + 4095) / 4096) = ceil(p / 4096)) in fewer passes."""
+    k = 4096 - np.asarray(d, dtype=np.int64)
+    if k.ndim == 0 and k == 4096:
+        return x
+    p = x * k
+    return (p + ((p >> 63) & 4095)) >> 12
 
 
 def wrap24(x: np.ndarray) -> np.ndarray:
@@ -41,10 +48,23 @@ def shift(a: np.ndarray, exp: int) -> np.ndarray:
 
 
 def _exact_matmul(node, x: np.ndarray, fn) -> np.ndarray:
+    """fn(x, weight) on integer data in the narrowest float type that is exact for it.
+
+    Every partial sum of a row is bounded by sum|W_row| * max|x|. Below 2^24 float32 holds
+    every such integer exactly (products and sums of exact integers stay exact whatever the
+    order); below 2^53 float64 does; beyond, the result could be rounded, so it is refused.
+    """
     bound = float(np.abs(node.weight).sum(axis=tuple(range(1, node.weight.ndim))).max(initial=0))
-    if bound * float(np.abs(x).max(initial=0)) >= _EXACT:
-        raise SimulationInputError(f"node {node.name!r}: a weighted sum could exceed 2^53")
-    return np.rint(fn(x.astype(np.float64), node.weight.astype(np.float64))).astype(np.int64)
+    bound *= float(np.abs(x).max(initial=0))
+    if bound < _EXACT32:
+        dtype = np.float32
+    elif bound < _EXACT:
+        dtype = np.float64
+    else:
+        raise SimulationInputError(f"node {node.name!r}: a weighted sum could reach "
+                                   f"{bound:.3g}, beyond exact float arithmetic (2^53)")
+    y = fn(x.astype(dtype, copy=False), node.weight.astype(dtype))
+    return y.astype(np.int64)  # exact integers: the cast is exact too
 
 
 def _fx_input(node: FxInput, xs, ctx: Context) -> np.ndarray:
@@ -53,8 +73,9 @@ def _fx_input(node: FxInput, xs, ctx: Context) -> np.ndarray:
 
 
 def _fx_conv2d(node: FxConv2d, xs, ctx: Context) -> np.ndarray:
+    conv = ctx.int_conv2d or kernels.conv2d
     y = _per_sample(lambda v: _exact_matmul(
-        node, v, lambda a, w: kernels.conv2d(a, w, node.stride, node.padding)), xs[0])
+        node, v, lambda a, w: conv(a, w, node.stride, node.padding)), xs[0])
     return shift(y, node.weight_exp)
 
 
@@ -71,12 +92,19 @@ def _fx_lif(node: FxLIF, xs, ctx: Context) -> np.ndarray:
     x = xs[0]
     bias = _bias(node, node.type.shape)
     theta = node.vth << 6
-    out = np.zeros((ctx.timesteps,) + x.shape[1:], ctx.dtype)
+    out = np.zeros((ctx.timesteps,) + x.shape[1:], np.float32)
     rec = _recorder(node, x, ctx, ("u", "v"), np.int64)
     u = np.zeros(x.shape[1:], np.int64)
     v = np.zeros_like(u)
+    # du = 4095 keeps no current (decay by 4096/4096); and an input that cannot reach 2^23
+    # after the shift cannot wrap. Both shortcuts give the same integers, only faster.
+    stateless_u = node.du == 4095
+    cannot_wrap = stateless_u and int(np.abs(x).max(initial=0)) << 6 < (1 << 23)
     for t, a in _steps(x, ctx, node):
-        u = wrap24(decay(u, node.du + 1) + (a << 6))
+        if stateless_u:
+            u = a << 6 if cannot_wrap else wrap24(a << 6)
+        else:
+            u = wrap24(decay(u, node.du + 1) + (a << 6))
         v = clip24(decay(v, node.dv) + u + bias)
         s = v > theta
         v = np.where(s, 0, v) if node.reset == "hard" else v - s * node.reset_sub
@@ -95,7 +123,7 @@ def _fx_clif(node: FxCLIF, xs, ctx: Context) -> np.ndarray:
     half = 1 << (node.sig_shift - 1)
     sig_lut = node.sig_lut.astype(np.int64)
     reset_lut = node.reset_lut.astype(np.int64)
-    out = np.zeros((ctx.timesteps,) + x.shape[1:], ctx.dtype)
+    out = np.zeros((ctx.timesteps,) + x.shape[1:], np.float32)
     rec = _recorder(node, x, ctx, ("v", "m"), np.int64)
     v = np.zeros(x.shape[1:], np.int64)
     m = np.zeros_like(v)

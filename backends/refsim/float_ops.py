@@ -42,6 +42,7 @@ class Context:
     states: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     readout: dict[str, np.ndarray] = field(default_factory=dict)
     start: dict[str, int] = field(default_factory=dict)  # first valid step per node
+    int_conv2d: Callable | None = None  # the integer convolution kernel (engine="torch")
     window: int | None = None  # T, when hardware timing runs longer than T
 
     def final_step(self, name: str) -> int:

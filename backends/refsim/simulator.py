@@ -46,6 +46,7 @@ def simulate(
     record_states: bool = False,
     dtype: type[np.floating] = np.float64,
     timing: str = "zero",
+    engine: str = "numpy",
 ) -> SimResult:
     """Run a graph for `timesteps` steps on a batch.
 
@@ -55,7 +56,11 @@ def simulate(
     timing: "zero" is the trained model's timing (no delay per hop); "hardware" is the
     chip's pipeline (one step per synaptic hop, branches balanced, see timing.py), run for
     T + latency steps with each layer read in its shifted window.
+    engine: "numpy" (the definition) or "torch" (torch's CPU convolution for the integer
+    synapses, checked exact; see torch_engine.py); both give identical integers.
     """
+    if engine not in ("numpy", "torch"):
+        raise SimulationInputError(f"engine must be 'numpy' or 'torch', got {engine!r}")
     if timing not in ("zero", "hardware"):
         raise SimulationInputError(f"timing must be 'zero' or 'hardware', got {timing!r}")
     if not isinstance(timesteps, int | np.integer) or isinstance(timesteps, bool) or timesteps < 1:
@@ -70,6 +75,10 @@ def simulate(
                                        [t.__name__ for t in RULES])
     feeds = _feeds(graph, inputs, timesteps, dtype)
     ctx = Context(timesteps, dtype, record_states, feeds)
+    if engine == "torch":
+        from snnc.backends.refsim import torch_engine
+
+        ctx.int_conv2d = torch_engine.conv2d
     plan = None
     if timing == "hardware":
         plan = schedule(graph)
