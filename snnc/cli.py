@@ -197,9 +197,17 @@ def inspect(artifact: Path) -> None:
               help="Steps to run (default: the artifact's meta.timesteps).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write spikes and readouts to this .npz file.")
+@click.option("--timing", type=click.Choice(["zero", "hardware"]), default="zero",
+              show_default=True, help="zero: the trained model's timing; hardware: one step "
+              "per synaptic hop (spikes are still reported in each layer's window).")
+@click.option("--engine", type=click.Choice(["numpy", "torch"]), default="numpy",
+              show_default=True, help="torch: torch's CPU convolution, checked exact.")
+@click.option("--reference", is_flag=True,
+              help="Run the artifact's float reference graph instead of its target graph.")
 def simulate(artifact: Path, input_path: Path, timesteps: int | None,
-             output: Path | None) -> None:
-    """Run an artifact on the float reference simulator and print spike counts per layer."""
+             output: Path | None, timing: str, engine: str, reference: bool) -> None:
+    """Run an artifact on the reference simulator (bit-accurate for a quantized target) and
+    print spike counts per layer."""
     from snnc.artifact import read_artifact
     from snnc.backends.refsim import simulate as run
 
@@ -207,8 +215,14 @@ def simulate(artifact: Path, input_path: Path, timesteps: int | None,
     steps = timesteps or art.meta.get("timesteps")
     if not steps:
         raise SnncError(f"{artifact} records no timesteps; pass --timesteps")
+    graph = art.graph
+    if reference:
+        if art.reference is None:
+            raise SnncError(f"{artifact} holds no float reference graph (target "
+                            f"{art.target!r})")
+        graph = art.reference
     x = _load_array(input_path)
-    result = run(art.graph, x, int(steps))
+    result = run(graph, x, int(steps), timing=timing, engine=engine)
     _print_result(result)
     if output is not None:
         _save_npz(output, {**{f"spikes/{k}": v for k, v in result.spikes.items()},
