@@ -166,8 +166,12 @@ def compile_(model: str, weights: Path, timesteps: int, input_shape: tuple[int, 
 
 @cli.command()
 @click.argument("artifact", type=click.Path(path_type=Path))
-def inspect(artifact: Path) -> None:
-    """Print an artifact's metadata and its IR."""
+@click.option("--cost-data", default=None,
+              help="Estimate cycles, latency and energy on inputs: random, digits or a .npy "
+                   "file (quantized artifacts).")
+@click.option("--cost-samples", type=click.IntRange(min=1), default=16, show_default=True)
+def inspect(artifact: Path, cost_data: str | None, cost_samples: int) -> None:
+    """Print an artifact's metadata, per-layer fixed-point table, core map and IR."""
     from snnc.artifact import read_artifact
 
     art = read_artifact(artifact)
@@ -181,10 +185,19 @@ def inspect(artifact: Path) -> None:
     for name, value in art.golden.items():
         click.echo(f"golden.{name:<6} {value.dtype}{list(value.shape)}")
     if art.target != "float":
-        from snnc.report import format_rows, layer_rows
+        from snnc.report import cost, format_rows, layer_rows, resources
 
         click.echo("")
         click.echo(format_rows(layer_rows(art)))
+        click.echo("")
+        click.echo(resources(art))
+        if cost_data:
+            from snnc.pipeline import check_inputs
+
+            steps = int(art.meta.get("timesteps", 1))
+            x = check_inputs(cost_data, art.graph[art.graph.inputs[0]].shape, cost_samples)
+            click.echo("")
+            click.echo(cost(art, x, steps))
     click.echo("")
     click.echo(art.graph.text())
 
@@ -224,6 +237,11 @@ def simulate(artifact: Path, input_path: Path, timesteps: int | None,
     x = _load_array(input_path)
     result = run(graph, x, int(steps), timing=timing, engine=engine)
     _print_result(result)
+    if art.target != "float" and not reference:
+        from snnc.report import cost
+
+        click.echo("")
+        click.echo(cost(art, x, int(steps)))
     if output is not None:
         _save_npz(output, {**{f"spikes/{k}": v for k, v in result.spikes.items()},
                            **{f"readout/{k}": v for k, v in result.readout.items()}})

@@ -65,3 +65,26 @@ def format_rows(rows: list[LayerRow]) -> str:
                      f"{cell(r.vth):>6} {cell(r.dv):>5} {cell(r.bias_exp):>5}  "
                      f"{r.overflow or '-'}")
     return "\n".join(lines)
+
+
+def resources(artifact: Artifact) -> str:
+    """The core map of a quantized artifact (cores per layer, chips), as text."""
+    from snnc.passes.mapping import format_core_map, map_to_cores
+
+    return format_core_map(map_to_cores(artifact.graph, get_target(artifact.target)))
+
+
+def cost(artifact: Artifact, x, timesteps: int) -> str:
+    """Cost-model estimate (cycles, latency, energy) for running the artifact on `x`."""
+    import numpy as np
+
+    from snnc.backends.refsim import simulate
+    from snnc.cost import estimate_cost, format_cost
+    from snnc.passes.mapping import map_to_cores
+
+    target = get_target(artifact.target)
+    spikes = dict(simulate(artifact.graph, x, timesteps).spikes)
+    spikes[artifact.graph.inputs[0]] = np.asarray(x)
+    report = estimate_cost(artifact.graph, map_to_cores(artifact.graph, target), spikes,
+                           timesteps, target)
+    return format_cost(report)

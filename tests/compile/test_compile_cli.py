@@ -246,3 +246,20 @@ def test_calibration_sets_the_input_range(tmp_path):
     art = read_artifact(out)
     assert art.meta["calibration_samples"] == 4
     assert 1.9 < 255 / art.graph["input"].scale <= 2.0
+
+
+def test_inspect_and_simulate_show_resources_and_cost(tmp_path):
+    import numpy as np
+
+    result, out = compile_(tmp_path, STATE, MODEL)
+    assert result.exit_code == 0, result.output
+    shown = CliRunner().invoke(cli, ["inspect", str(out), "--cost-data", "random",
+                                     "--cost-samples", "4"])
+    assert shown.exit_code == 0, shown.output
+    assert "cores on 1 chip(s)" in shown.output and "energy per inference" in shown.output
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((3, 1, 8, 8)))
+    for timing in ("zero", "hardware"):
+        ran = CliRunner().invoke(cli, ["simulate", str(out), "--input", str(tmp_path / "x.npy"),
+                                       "--timing", timing, "--engine", "torch"])
+        assert ran.exit_code == 0, ran.output
+        assert "lif1" in ran.output and "latency per sample" in ran.output

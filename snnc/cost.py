@@ -1,0 +1,255 @@
+"""Energy and latency of one inference on the chip, from recorded spikes and a core map.
+
+The model (its figures: targets.md, "Cost constants"), per sample and step, then batch means:
+- synaptic ops: each spike times the synapses it reaches on each core (zero weights included,
+  as the mapping stores them), counted at the receiving core;
+- neuron updates: every neuron on a core, every step, charged as active updates;
+- spike messages: one per spike per destination core that reads the spiking neuron, counted at
+  the sending core. The graded input sends every nonzero pixel (after quantization) every step
+  from `Target.input_port_xy`, which is no core: its work bounds no step;
+- mesh hops: the Manhattan distance between sending and receiving core, per message, split into
+  x (E-W) and y (N-S) hops, which cost differently.
+A core is busy synops x t_synop + neurons x t_update + messages sent x t_message; the slowest
+core bounds the step, plus the longest route any connection of the map uses (hops x t_hop,
+added every step) and the barrier sync. Latency per sample is the sum of its steps. Energy is
+the sum of the dynamic energies; static (leakage) power is left out: no Loihi 2 figure is
+published (targets.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snnc.errors import SnncError
+from snnc.ir import FxInput, Graph, Input
+from snnc.passes.mapping import CoreMap, Grid, LayerMap, Projection, axon_masks
+from snnc.targets import Target
+
+log = logging.getLogger(__name__)
+
+KINDS = ("synops", "neuron updates", "messages", "hops")
+
+
+class CostInputError(SnncError):
+    """Spikes given to the cost model do not fit the graph or its core map."""
+
+
+@dataclass
+class CostReport:
+    """Per-core counts are means over the batch, shaped [timesteps, cores] (neuron updates:
+    [cores], the same every step); times in seconds, energies in joules per inference."""
+
+    timesteps: int
+    batch: int
+    core_layer: list[str]
+    synops: np.ndarray
+    neuron_updates: np.ndarray
+    messages: np.ndarray
+    hops_x: np.ndarray
+    hops_y: np.ndarray
+    busy_s: np.ndarray
+    input_messages: np.ndarray  # [timesteps], sent from the input port
+    input_hops_x: np.ndarray
+    input_hops_y: np.ndarray
+    step_s: np.ndarray          # [timesteps]: slowest core + route + barrier, batch mean
+    route_s: float
+    barrier_s: float
+    latency_s: float            # per sample
+    energy_j: dict[str, float] = field(default_factory=dict)  # per kind, per inference
+    cycle_s: float = 1e-9
+    input_assumed_dense: bool = False
+
+    @property
+    def total_energy_j(self) -> float:
+        return sum(self.energy_j.values())
+
+    def layer_totals(self) -> dict[str, dict[str, float]]:
+        """Per layer: synops, neuron updates, messages and hops per inference, cores."""
+        out: dict[str, dict[str, float]] = {}
+        for k, layer in enumerate(self.core_layer):
+            row = out.setdefault(layer, dict.fromkeys(("cores", *KINDS), 0.0))
+            row["cores"] += 1
+            row["synops"] += float(self.synops[:, k].sum())
+            row["neuron updates"] += float(self.neuron_updates[k] * self.timesteps)
+            row["messages"] += float(self.messages[:, k].sum())
+            row["hops"] += float(self.hops_x[:, k].sum() + self.hops_y[:, k].sum())
+        return out
+
+
+def estimate_cost(graph: Graph, core_map: CoreMap, spikes: dict[str, np.ndarray],
+                  timesteps: int, target: Target) -> CostReport:
+    """Count the chip's work for recorded spikes and turn it into time and energy.
+
+    `spikes`: `[timesteps, batch, *shape]` per spiking layer that feeds another (as
+    `simulate(...).spikes`), and the input's frames under its name (`[batch, *shape]`, the
+    same every step, or `[timesteps, batch, *shape]`); without them every pixel counts as
+    sent. `timesteps` is how many steps the chip runs: T for these windows; to include the
+    pipeline's fill with hardware timing, pass `raw_spikes` and T + latency (and the input
+    padded with zero frames).
+    """
+    layers = list(core_map.layers.values())
+    starts = np.cumsum([0] + [len(layer.cores) for layer in layers])
+    first = {layer.name: int(s) for layer, s in zip(layers, starts, strict=False)}
+    gx, gy = core_map.mesh_xy()
+    sources = {p.source for layer in layers for p in layer.projections}
+    batch, dense = _batch(graph, spikes, sources, timesteps)
+    frames = {s: _frames(graph, s, spikes, batch) for s in sources}
+
+    shape = (timesteps, batch, len(gx))
+    synops = np.zeros(shape)
+    # Per source neuron: messages one spike of it sends, and their x and y hops.
+    fan_out = {s: np.zeros((3, Grid.of(graph[s].type.shape).size)) for s in sources}
+    route = 0.0
+    for layer in layers:
+        cores = slice(first[layer.name], first[layer.name] + len(layer.cores))
+        counts = np.stack([layer.grid.counts(c.start, c.stop) for c in layer.cores])
+        for proj in layer.projections:
+            received = proj.gather(_cell_sums(frames[proj.source], proj))
+            synops[:, :, cores] += received @ counts.T
+        for src, mask in axon_masks(layer.projections, counts > 0).items():
+            proj = next(p for p in layer.projections if p.source == src)
+            home = core_map.layers.get(src)
+            owner, local, cell, has = _source_cells(home, proj, first.get(src, 0))
+            sx, sy = (gx[owner], gy[owner]) if home else np.array([target.input_port_xy]).T
+            dx = np.abs(sx[:, None] - gx[cores][None])  # [source cores, this layer's cores]
+            dy = np.abs(sy[:, None] - gy[cores][None])
+            m = mask.astype(np.float64)
+            fan_out[src] += np.stack([m.sum(axis=0)[cell], (dx @ m)[local, cell],
+                                      (dy @ m)[local, cell]])
+            lat = dx * target.time_per_hop_x_s + dy * target.time_per_hop_y_s
+            route = max(route, float(lat[(has @ m.T) > 0].max(initial=0.0)))
+
+    sent = np.zeros((3, *shape))  # messages, x hops, y hops, at the sending core
+    from_port = np.zeros((3, timesteps, batch))
+    for src, weights in fan_out.items():
+        home = core_map.layers.get(src)
+        for t in range(timesteps):
+            x = frames[src][min(t, len(frames[src]) - 1)].astype(np.float64)
+            if home is None:
+                from_port[:, t] = weights @ x.T
+                continue
+            cores = slice(first[src], first[src] + len(home.cores))
+            bounds = [c.start for c in home.cores]
+            for i in range(3):
+                sent[i, t][:, cores] = np.add.reduceat(x * weights[i], bounds, axis=-1)
+
+    neurons = np.array([c.neurons for c in core_map.cores], np.float64)
+    busy = (synops * target.time_per_synop_s + neurons * target.time_per_neuron_update_s
+            + sent[0] * target.time_per_message_s)
+    step = busy.max(axis=-1, initial=0.0) + route + target.barrier_sync_s
+    total = sent.sum(axis=(1, 3)) + from_port.sum(axis=1)  # [3, batch]
+    energy = {
+        "synops": synops.sum(axis=(0, 2)) * target.energy_per_synop_j,
+        "neuron updates": np.full(batch, neurons.sum() * timesteps
+                                  * target.energy_per_neuron_update_j),
+        "messages": total[0] * target.energy_per_message_j,
+        "hops": total[1] * target.energy_per_hop_x_j + total[2] * target.energy_per_hop_y_j,
+    }
+    per_core = sent.mean(axis=2)
+    port = from_port.mean(axis=2)
+    report = CostReport(
+        timesteps=timesteps, batch=batch, core_layer=[c.layer for c in core_map.cores],
+        synops=synops.mean(axis=1), neuron_updates=neurons, messages=per_core[0],
+        hops_x=per_core[1], hops_y=per_core[2], busy_s=busy.mean(axis=1),
+        input_messages=port[0], input_hops_x=port[1], input_hops_y=port[2],
+        step_s=step.mean(axis=1), route_s=route, barrier_s=target.barrier_sync_s,
+        latency_s=float(step.sum(axis=0).mean()),
+        energy_j={k: float(v.mean()) for k, v in energy.items()}, cycle_s=target.cycle_s,
+        input_assumed_dense=dense)
+    log.info("cost: %d cores, %.3g J and %.3g s per inference", len(neurons),
+             report.total_energy_j, report.latency_s)
+    return report
+
+
+def _batch(graph: Graph, spikes: dict[str, np.ndarray], sources: set[str],
+           timesteps: int) -> tuple[int, bool]:
+    """The batch size, checking every source's array; whether the input is assumed dense."""
+    batch, dense = None, False
+    for name in sorted(sources):
+        node = graph[name]
+        if name not in spikes:
+            if isinstance(node, Input):
+                log.warning("no frames for input %r: every pixel counts as nonzero", name)
+                dense = True
+                continue
+            raise CostInputError(f"no spikes for layer {name!r}, which feeds other layers; "
+                                 f"spikes given for {sorted(spikes)}")
+        a, shape = np.asarray(spikes[name]), node.type.shape
+        ok_time = a.ndim == len(shape) + 2 and a.shape[0] == timesteps
+        constant = isinstance(node, Input) and a.ndim == len(shape) + 1
+        if not (ok_time or constant) or a.shape[a.ndim - len(shape):] != shape:
+            raise CostInputError(
+                f"spikes for {name!r}: expected [timesteps={timesteps}, batch, "
+                f"{', '.join(map(str, shape))}], got {list(a.shape)}; timesteps is the number "
+                f"of steps the chip runs (T, or T + latency with timing='hardware')")
+        b = a.shape[a.ndim - len(shape) - 1]
+        if batch is not None and b != batch:
+            raise CostInputError(f"spikes for {name!r} have batch {b}, others {batch}")
+        batch = b
+    return (1 if batch is None else batch), dense
+
+
+def _frames(graph: Graph, name: str, spikes: dict[str, np.ndarray], batch: int) -> np.ndarray:
+    """[T or 1, batch, size] in map order: 1 where a neuron (or input pixel) sends."""
+    node = graph[name]
+    grid = Grid.of(node.type.shape)
+    if name not in spikes:
+        return np.ones((1, batch, grid.size), bool)
+    a = np.asarray(spikes[name])
+    if isinstance(node, Input):
+        if a.ndim == len(node.type.shape) + 1:
+            a = a[None]
+        if isinstance(node, FxInput):  # the payload the chip sends: quantized, then nonzero
+            lo, hi = node.limits
+            a = np.clip(np.rint(a * node.scale), lo, hi)
+    return grid.to_map_order(a != 0)
+
+
+def _cell_sums(frames: np.ndarray, proj: Projection) -> np.ndarray:
+    """Sending neurons per source cell: [T or 1, batch, cells] float."""
+    t, b, _ = frames.shape
+    x = frames.reshape(t, b, proj.cells, proj.cell_size)
+    return x.sum(axis=-1, dtype=np.float64)
+
+
+def _source_cells(home: LayerMap | None, proj: Projection, first: int):
+    """The source's cores (global indices; the port is index 0 of its own coordinates), each
+    source neuron's core among them and its cell, and [source cores, cells] bool: the cells
+    each source core holds neurons at."""
+    neuron = np.arange(proj.src.size)
+    cell = neuron // proj.cell_size
+    if home is None:
+        return np.array([0]), np.zeros_like(neuron), cell, np.ones((1, proj.cells), bool)
+    stops = np.array([c.stop for c in home.cores])
+    has = np.zeros((len(home.cores), proj.cells), bool)
+    for i, c in enumerate(home.cores):
+        has[i, cell[c.start]: cell[c.stop - 1] + 1] = True
+    local = np.searchsorted(stops, neuron, side="right")
+    return np.arange(first, first + len(home.cores)), local, cell, has
+
+
+def format_cost(report: CostReport) -> str:
+    """A per-layer table of work per inference, then step time, latency and energy."""
+    lines = [f"{'layer':<22} {'cores':>5} {'synops':>12} {'updates':>10} {'messages':>10} "
+             f"{'hops':>10}"]
+    for name, row in report.layer_totals().items():
+        lines.append(f"{name:<22} {int(row['cores']):>5} {row['synops']:>12.0f} "
+                     f"{row['neuron updates']:>10.0f} {row['messages']:>10.0f} "
+                     f"{row['hops']:>10.0f}")
+    lines.append(f"{'input port':<22} {'-':>5} {'-':>12} {'-':>10} "
+                 f"{report.input_messages.sum():>10.0f} "
+                 f"{report.input_hops_x.sum() + report.input_hops_y.sum():>10.0f}")
+    step = report.step_s.mean()
+    lines.append(f"per step: {step * 1e6:.3f} us ({step / report.cycle_s:.0f} cycles of "
+                 f"{report.cycle_s * 1e9:g} ns), of which route {report.route_s * 1e9:.1f} ns "
+                 f"and barrier {report.barrier_s * 1e9:.0f} ns; latency per sample "
+                 f"{report.latency_s * 1e6:.3f} us over {report.timesteps} steps")
+    parts = ", ".join(f"{k} {v * 1e9:.3f}" for k, v in report.energy_j.items())
+    lines.append(f"energy per inference: {report.total_energy_j * 1e6:.4f} uJ ({parts} nJ); "
+                 f"dynamic only, static power left out; batch mean over {report.batch}")
+    if report.input_assumed_dense:
+        lines.append("input frames not given: every input pixel counted as sent every step")
+    return "\n".join(lines)

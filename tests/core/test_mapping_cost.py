@@ -1,0 +1,316 @@
+"""Core mapping and the cost model: hand-checked placements, counts, hops and energies, and a
+brute-force recount on a compiled example."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+
+from snnc.backends.refsim import simulate
+from snnc.cost import CostInputError, estimate_cost, format_cost
+from snnc.errors import SnncError, UnsupportedNodeError
+from snnc.ir import (
+    LIF,
+    Add,
+    Conv2d,
+    Dense,
+    FxConv2d,
+    FxDense,
+    FxInput,
+    FxLIF,
+    FxReadout,
+    Graph,
+    Input,
+    Readout,
+)
+from snnc.pass_runner import compile_graph
+from snnc.passes.mapping import Grid, MappingError, format_core_map, map_to_cores
+from snnc.targets import FLOAT, LOIHI2
+
+T2 = LOIHI2
+
+
+def w(rng, *shape):
+    return (rng.integers(-60, 60, shape) * 2).astype(np.int64)
+
+
+def lif(name, src):
+    return FxLIF(name=name, inputs=(src,), dv=0, vth=100)
+
+
+def dense_net(n_in, n_out):
+    rng = np.random.default_rng(0)
+    return Graph.build([FxInput(name="x", shape=(n_in,), scale=1.0),
+                        FxDense(name="fc", inputs=("x",), weight=w(rng, n_out, n_in)),
+                        lif("sn", "fc")])
+
+
+def conv_net(c_in, hw, c_out, kernel=3, padding=0):
+    rng = np.random.default_rng(0)
+    return Graph.build([
+        FxInput(name="x", shape=(c_in, hw, hw), scale=1.0),
+        FxConv2d(name="conv", inputs=("x",), weight=w(rng, c_out, c_in, kernel, kernel),
+                 padding=(padding, padding)),
+        lif("sn", "conv")])
+
+
+# -- mapping ---------------------------------------------------------------------------------
+
+def test_dense_layer_is_bound_by_memory_on_loihi2():
+    layer = map_to_cores(dense_net(100, 10_000), T2).layers["sn"]
+    per_core = T2.sram_bytes_per_core // (100 * 1 + 8)  # 1213 neurons of 108 B each
+    assert per_core == 1213
+    assert len(layer.cores) == -(-10_000 // per_core) == 9
+    assert [c.neurons for c in layer.cores] == [1213] * 8 + [10_000 - 8 * 1213]
+    assert {c.fan_in for c in layer.cores} == {100}
+    assert layer.cores[0].synapse_bytes == 1213 * 100 and layer.cores[0].bound == "memory"
+
+
+def test_dense_layer_is_bound_by_neurons_with_room_to_spare():
+    big = dataclasses.replace(T2, sram_bytes_per_core=1 << 24)
+    cores = map_to_cores(dense_net(100, 10_000), big).layers["sn"].cores
+    assert len(cores) == -(-10_000 // big.neurons_per_core) == 2
+    assert [(c.neurons, c.bound) for c in cores] == [(8192, "neurons"), (1808, "layer end")]
+
+
+def test_fan_in_beyond_the_axon_limit_names_the_layer():
+    with pytest.raises(MappingError, match=r"'sn'.*5000 distinct input axons.*4096.*over by 904"):
+        map_to_cores(dense_net(5000, 10), T2)
+
+
+def test_a_neuron_larger_than_core_memory_names_the_layer():
+    small = dataclasses.replace(T2, sram_bytes_per_core=64)
+    with pytest.raises(MappingError, match=r"'sn'.*108 B.*64 B.*over by 44 B"):
+        map_to_cores(dense_net(100, 10), small)
+
+
+def test_conv_slices_read_the_union_of_their_receptive_fields():
+    # 1 x 5 x 5 input, 3 x 3 kernel, no padding: a 3 x 3 output, one channel.
+    one = map_to_cores(conv_net(1, 5, 1), dataclasses.replace(T2, neurons_per_core=2))
+    cores = one.layers["sn"].cores
+    assert cores[0].fan_in == 3 * 4            # (0,0), (0,1): rows 0-2, cols 0-3
+    assert cores[1].fan_in == 9 + 9 - 2        # (0,2), (1,0): overlap rows 1-2, col 2
+    assert cores[0].synapse_bytes == 18 and cores[0].state_bytes == 16
+    # With an axon limit of 12, a core takes two positions of a row, then a row ends it.
+    tight = dataclasses.replace(T2, max_input_axons_per_core=12)
+    cores = map_to_cores(conv_net(1, 5, 1), tight).layers["sn"].cores
+    assert [(c.start, c.stop) for c in cores] == [(0, 2), (2, 3), (3, 5), (5, 6), (6, 8), (8, 9)]
+    assert [c.fan_in for c in cores] == [12, 9, 12, 9, 12, 9]
+    assert [c.bound for c in cores] == ["axons"] * 5 + ["layer end"]
+
+
+def test_neurons_are_numbered_channels_last():
+    # Two output channels: a 3-neuron core holds position (0,0) whole and (0,1) channel 0.
+    cores = map_to_cores(conv_net(2, 5, 2), dataclasses.replace(T2, neurons_per_core=3))
+    first = cores.layers["sn"].cores[0]
+    assert first.fan_in == 2 * 3 * 4 and first.synapse_bytes == 3 * 18
+    grid = Grid.of((2, 3, 3))
+    x = np.arange(18).reshape(1, 2, 3, 3)
+    assert grid.to_map_order(x)[0, :4].tolist() == [0, 9, 1, 10]
+    assert grid.counts(0, 3).tolist() == [2, 1, 0, 0, 0, 0, 0, 0, 0]
+
+
+def test_cores_fill_the_mesh_row_by_row_then_the_next_chip():
+    mesh = dataclasses.replace(T2, neurons_per_core=2000, sram_bytes_per_core=1 << 24,
+                               mesh_width=2, mesh_height=2, cores_per_chip=4)
+    core_map = map_to_cores(dense_net(10, 10_000), mesh)
+    assert [(c.chip, c.x, c.y) for c in core_map.cores] == [
+        (0, 0, 0), (0, 1, 0), (0, 0, 1), (0, 1, 1), (1, 0, 0)]
+    assert core_map.n_cores == 5 and core_map.n_chips == 2
+    assert core_map.mesh_xy()[0].tolist() == [0, 1, 0, 1, 2]
+    text = format_core_map(core_map, per_core=True)
+    assert "sn" in text and "5 cores on 2 chip(s)" in text
+
+
+def test_float_targets_and_float_graphs_are_refused():
+    with pytest.raises(SnncError, match="'float' is not a chip"):
+        map_to_cores(dense_net(4, 4), FLOAT)
+    graph = Graph.build([Input(name="x", shape=(4,)),
+                         Dense(name="fc", inputs=("x",), weight=np.ones((3, 4))),
+                         LIF(name="sn", inputs=("fc",), decay=1.0, threshold=1.0)])
+    with pytest.raises(UnsupportedNodeError, match="'fc'"):
+        map_to_cores(graph, T2)
+
+
+# -- cost: hand-checked counts ---------------------------------------------------------------
+
+def tiny_chain():
+    rng = np.random.default_rng(1)
+    return Graph.build([FxInput(name="x", shape=(4,), scale=1.0),
+                        FxDense(name="d1", inputs=("x",), weight=w(rng, 3, 4)), lif("s1", "d1"),
+                        FxDense(name="d2", inputs=("s1",), weight=w(rng, 2, 3)),
+                        FxReadout(name="out", inputs=("d2",), dv=0)])
+
+
+def test_counts_time_and_energy_of_a_tiny_dense_chain():
+    graph = tiny_chain()
+    core_map = map_to_cores(graph, T2)  # s1 on core 0 at (0, 0), out on core 1 at (1, 0)
+    x = np.zeros((2, 2, 4))             # [T, batch, 4]; sample 1 sends nothing
+    x[0, 0] = [1, 0, 1, 0]
+    x[1, 0] = [1, 1, 1, 1]
+    s1 = np.zeros((2, 2, 3), bool)
+    s1[0, 0] = [1, 0, 0]
+    s1[1, 0] = [0, 1, 1]
+    r = estimate_cost(graph, core_map, {"x": x, "s1": s1}, 2, T2)
+    # Means over a batch of two, sample 1 idle: half of sample 0's counts.
+    assert r.synops.tolist() == [[3.0, 1.0], [6.0, 2.0]]         # 2*3, 1*2 / 4*3, 2*2
+    assert r.neuron_updates.tolist() == [3, 2]
+    assert r.messages.tolist() == [[0.5, 0.0], [1.0, 0.0]]
+    assert r.input_messages.tolist() == [1.0, 2.0]
+    assert r.hops_x.tolist() == [[0.5, 0.0], [1.0, 0.0]] and not r.hops_y.any()
+    assert not r.input_hops_x.any()                               # port (0,0) = core 0
+    assert r.route_s == T2.time_per_hop_x_s
+    # Sample 0, step 0: core 0 does 6 synops, 3 updates, sends 1; core 1: 2 synops, 2 updates.
+    busy0 = 6 * 3.5e-9 + 3 * 8.4e-9 + 1 * 2.1e-9
+    assert r.busy_s[0, 0] == pytest.approx((busy0 + 3 * 8.4e-9) / 2)
+    steps = [busy0, 12 * 3.5e-9 + 3 * 8.4e-9 + 2 * 2.1e-9]        # core 0 is the slower
+    idle = 3 * 8.4e-9
+    expect = [(s + idle) / 2 + 4.1e-9 + 465e-9 for s in steps]
+    assert r.step_s == pytest.approx(expect)
+    assert r.latency_s == pytest.approx(sum(expect))
+    energy = {"synops": 24 * 23.6e-12 / 2, "neuron updates": 5 * 2 * 81e-12,
+              "messages": (3 + 6) * 1.7e-12 / 2, "hops": 3 * 3.0e-12 / 2}
+    assert r.energy_j == pytest.approx(energy)
+    assert r.total_energy_j == pytest.approx(sum(energy.values()))
+    assert "s1" in format_cost(r) and "static power left out" in format_cost(r)
+
+
+def test_hops_between_cores_split_into_x_and_y():
+    rng = np.random.default_rng(2)
+    graph = Graph.build([FxInput(name="x", shape=(4,), scale=1.0),
+                         FxDense(name="d1", inputs=("x",), weight=w(rng, 2, 4)), lif("s1", "d1"),
+                         FxDense(name="d2", inputs=("s1",), weight=w(rng, 4, 2)), lif("s2", "d2"),
+                         FxDense(name="d3", inputs=("s2",), weight=w(rng, 1, 4)),
+                         FxReadout(name="out", inputs=("d3",), dv=0)])
+    mesh = dataclasses.replace(T2, neurons_per_core=2, mesh_width=2, mesh_height=2,
+                               cores_per_chip=4)
+    core_map = map_to_cores(graph, mesh)
+    # s1 on core 0 (0,0); s2 split over core 1 (1,0) and core 2 (0,1); out on core 3 (1,1).
+    assert [(c.layer, c.x, c.y) for c in core_map.cores] == [
+        ("s1", 0, 0), ("s2", 1, 0), ("s2", 0, 1), ("out", 1, 1)]
+    spikes = {"x": np.zeros((1, 4)), "s1": np.array([[[1, 1]]], bool),
+              "s2": np.array([[[1, 0, 0, 1]]], bool)}
+    r = estimate_cost(graph, core_map, spikes, 1, mesh)
+    assert r.messages.tolist() == [[4, 1, 1, 0]]  # each s1 spike reaches both s2 cores
+    assert r.hops_x.tolist() == [[2, 0, 1, 0]]    # core 0 -> 1, core 2 -> 3
+    assert r.hops_y.tolist() == [[2, 1, 0, 0]]    # core 0 -> 2, core 1 -> 3
+    assert r.synops.tolist() == [[0, 4, 4, 2]]
+    assert r.input_messages.tolist() == [0]
+    assert r.route_s == mesh.time_per_hop_y_s
+    assert r.energy_j["hops"] == pytest.approx(3 * 3.0e-12 + 3 * 4.0e-12)
+
+
+def test_missing_or_misshapen_spikes_are_refused():
+    graph = tiny_chain()
+    core_map = map_to_cores(graph, T2)
+    with pytest.raises(CostInputError, match="no spikes for layer 's1'"):
+        estimate_cost(graph, core_map, {"x": np.ones((1, 4))}, 2, T2)
+    with pytest.raises(CostInputError, match=r"'s1'.*timesteps=3"):
+        estimate_cost(graph, core_map, {"s1": np.zeros((2, 1, 3), bool)}, 3, T2)
+    r = estimate_cost(graph, core_map, {"s1": np.zeros((2, 1, 3), bool)}, 2, T2)
+    assert r.input_assumed_dense and r.input_messages.tolist() == [4, 4]
+
+
+# -- cost: brute-force recount on a compiled example ------------------------------------------
+
+def float_net():
+    rng = np.random.default_rng(3)
+    return Graph.build([
+        Input(name="x", shape=(2, 6, 6)),
+        Conv2d(name="conv1", inputs=("x",), weight=rng.normal(0, 0.6, (4, 2, 3, 3)),
+               bias=rng.normal(0.1, 0.05, 4), padding=(1, 1)),
+        LIF(name="sn1", inputs=("conv1",), decay=0.5, threshold=0.5),
+        Conv2d(name="conv2", inputs=("sn1",), weight=rng.normal(0, 0.5, (4, 4, 3, 3)),
+               padding=(1, 1), stride=(2, 2)),
+        Conv2d(name="short", inputs=("sn1",), weight=rng.normal(0, 0.5, (4, 4, 1, 1)),
+               stride=(2, 2)),
+        Add(name="add", inputs=("conv2", "short")),
+        LIF(name="sn2", inputs=("add",), decay=0.5, threshold=0.5),
+        Dense(name="fc", inputs=("sn2",), weight=rng.normal(0, 0.4, (5, 36))),
+        Readout(name="out", inputs=("fc",))])
+
+
+def readers(graph, core_map, layer):
+    """Brute force: (source, source map index) -> list of (core, synapse count) it reaches."""
+    out = {}
+    node_cores = core_map.layers[layer].cores
+    for syn in (graph[i] for i in _synapse_names(graph, graph[layer].inputs[0])):
+        src = graph[syn.inputs[0]]
+        sgrid, dgrid = Grid.of(src.type.shape), Grid.of(graph[layer].type.shape)
+        for core in node_cores:
+            for n in range(core.start, core.stop):
+                pos = n // dgrid.channels
+                oh, ow = divmod(pos, dgrid.width)
+                if isinstance(syn, FxDense):
+                    read = range(sgrid.size)
+                else:
+                    (kh, kw), (sh, sw), (ph, pw) = syn.weight.shape[2:], syn.stride, syn.padding
+                    read = [(ih * sgrid.width + iw) * sgrid.channels + c
+                            for p, q in itertools.product(range(kh), range(kw))
+                            for ih, iw in [(sh * oh + p - ph, sw * ow + q - pw)]
+                            if 0 <= ih < sgrid.height and 0 <= iw < sgrid.width
+                            for c in range(sgrid.channels)]
+                for j in read:
+                    hits = out.setdefault((src.name, j), {})
+                    hits[core.index] = hits.get(core.index, 0) + 1
+    return out
+
+
+def _synapse_names(graph, name):
+    node = graph[name]
+    return [s for i in node.inputs for s in _synapse_names(graph, i)] if isinstance(node, Add) \
+        else [name]
+
+
+def test_compiled_example_matches_a_brute_force_recount():
+    fixed = compile_graph(float_net(), T2, timesteps=4).graph
+    small = dataclasses.replace(T2, neurons_per_core=20, mesh_width=4, mesh_height=2,
+                                cores_per_chip=8, max_input_axons_per_core=60)
+    core_map = map_to_cores(fixed, small)
+    assert core_map.n_chips == 2
+    for c in core_map.cores:
+        assert c.neurons <= 20 and c.fan_in <= 60
+        assert c.synapse_bytes + c.state_bytes <= small.sram_bytes_per_core
+    frames = np.random.default_rng(4).random((3, 2, 6, 6))
+    frames[:, :, :2] = 0  # some pixels send nothing
+    sim = simulate(fixed, frames, 4)
+    spikes = dict(sim.spikes, x=frames)
+    report = estimate_cost(fixed, core_map, spikes, 4, small)
+
+    gx, gy = core_map.mesh_xy()
+    core_of = {}
+    for c in core_map.cores:
+        core_of.update({(c.layer, n): c.index for n in range(c.start, c.stop)})
+    k = core_map.n_cores
+    syn, msg, hops = np.zeros((4, 3, k)), np.zeros((4, 3, k)), np.zeros((4, 3, k))
+    port_msgs = np.zeros((4, 3))
+    sent = {"x": Grid.of((2, 6, 6)).to_map_order(np.rint(frames * fixed["x"].scale) != 0)[None]}
+    sent.update({n: Grid.of(s.shape[2:]).to_map_order(s) for n, s in sim.spikes.items()})
+    for layer in core_map.layers:
+        for (src, j), hits in readers(fixed, core_map, layer).items():
+            fired = np.broadcast_to(sent[src][..., j], (4, 3)).astype(float)
+            home = core_of.get((src, j))
+            x0, y0 = (0, 0) if home is None else (gx[home], gy[home])
+            for core, n_syn in hits.items():
+                syn[:, :, core] += fired * n_syn
+                d = abs(gx[core] - x0) + abs(gy[core] - y0)
+                if home is None:
+                    port_msgs += fired
+                else:
+                    msg[:, :, home] += fired
+                    hops[:, :, home] += fired * d
+    # Both synapses from sn1 into sn2 count synops; a spike sends one message per core.
+    assert np.allclose(report.synops, syn.mean(axis=1))
+    assert np.allclose(report.messages, msg.mean(axis=1))
+    assert np.allclose(report.hops_x + report.hops_y, hops.mean(axis=1))
+    assert np.allclose(report.input_messages, port_msgs.mean(axis=1))
+    total = (report.synops.sum() * small.energy_per_synop_j
+             + report.neuron_updates.sum() * 4 * small.energy_per_neuron_update_j
+             + (report.messages.sum() + report.input_messages.sum()) * small.energy_per_message_j
+             + (report.hops_x.sum() + report.input_hops_x.sum()) * small.energy_per_hop_x_j
+             + (report.hops_y.sum() + report.input_hops_y.sum()) * small.energy_per_hop_y_j)
+    assert report.total_energy_j == pytest.approx(total)
+    assert "sn2" in format_core_map(core_map) and "out" in format_cost(report)
