@@ -128,7 +128,7 @@ def _fx_clif(node: FxCLIF, xs, ctx: Context) -> np.ndarray:
     v = np.zeros(x.shape[1:], np.int64)
     m = np.zeros_like(v)
     for t, a in _steps(x, ctx, node):
-        h = clip24(decay(v, node.dv) + (a << 6) + bias)
+        h = clip24(decay(v, node.dv) + wrap24(a << 6) + bias)
         s = (h > theta).astype(np.int64)
         idx = np.clip(((h * node.sig_mult + half) >> node.sig_shift) + centre, 0, last_sig)
         m = ((m * sig_lut[idx]) >> 12) + (s << 12)
@@ -146,7 +146,7 @@ def _fx_readout(node: FxReadout, xs, ctx: Context) -> np.ndarray:
     out = np.zeros((ctx.timesteps,) + x.shape[1:], np.int64)
     v = np.zeros(x.shape[1:], np.int64)
     for t, a in _steps(x, ctx, node):
-        v = clip24(decay(v, node.dv) + (a << 6) + bias)
+        v = clip24(decay(v, node.dv) + wrap24(a << 6) + bias)
         out[t] = v
     final = out[ctx.final_step(node.name)] / node.scale
     ctx.readout[node.name] = final / (ctx.window or ctx.timesteps) if node.mean else final

@@ -164,7 +164,7 @@ class FxLIF(FxNeuron):
 class FxCLIF(FxNeuron):
     """Fixed-point CLIF (snnc's definition; no current state, M with 12 fraction bits):
 
-        H = clip24(decay(V, dv) + (a << 6) + (bias_mant << bias_exp))
+        H = clip24(decay(V, dv) + wrap24(a << 6) + (bias_mant << bias_exp))
         s = H > (vth << 6)
         g = sig_lut[clip(((H * sig_mult + 2^(sig_shift-1)) >> sig_shift) + c, 0, len - 1)]
                                        c = len // 2; g ~ 4096 * sigmoid(H / tau)
@@ -199,7 +199,7 @@ class FxCLIF(FxNeuron):
 
 @dataclass(frozen=True, eq=False, kw_only=True)
 class FxReadout(FxNeuron):
-    """Non-spiking integrator: v = clip24(decay(v, dv) + (a << 6) + (bias_mant << bias_exp)).
+    """Non-spiking integrator: v = clip24(decay(v, dv) + wrap24(a << 6) + (bias_mant << bias_exp)).
     The float answer is v / scale (divided by T if `mean`), the float Readout's units."""
 
     mean: bool = True
