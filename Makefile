@@ -59,7 +59,8 @@ demo: $(VENV)/.ready
 # run fails the build instead of passing silently.
 test: test-compile test-lava
 
-test-compile: $(VENV)/.ready
+# The compile-side tests also drive Lava through a subprocess, so both envs must exist.
+test-compile: $(VENV)/.ready $(LAVA)/.ready
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest tests/core tests/compile
 
