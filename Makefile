@@ -22,7 +22,7 @@ DEPS := pyproject.toml Makefile
 help:
 	@echo "make demo   compile the built-in example and simulate it (creates .venv if needed)"
 	@echo "make test   the whole test suite in both environments (creates them if needed)"
-	@echo "make bench  benchmarks: the reference simulator against PyTorch (a few minutes)"
+	@echo "make bench  benchmarks: refsim against PyTorch, Lava against refsim (a few minutes)"
 
 $(VENV)/.ready: $(DEPS)
 	@test -x $(VENV)/bin/python || $(PY311) -m venv $(VENV)
@@ -67,8 +67,9 @@ test-compile: $(VENV)/.ready $(LAVA)/.ready
 test-lava: $(LAVA)/.ready
 	$(LAVA)/bin/python -m pytest tests/core tests/lava
 
-bench: $(VENV)/.ready
+bench: $(VENV)/.ready $(LAVA)/.ready
 	$(VENV)/bin/python benchmarks/refsim.py
+	$(VENV)/bin/python benchmarks/lava_backend.py
 
 clean-envs:
 	rm -rf $(VENV) $(LAVA)
