@@ -227,8 +227,8 @@ def inspect(artifact: Path, cost_data: str | None, cost_samples: int) -> None:
 def simulate(artifact: Path, input_path: Path, timesteps: int | None,
              output: Path | None, timing: str, engine: str, reference: bool, backend: str,
              lava_python: Path | None, lava_timeout: float) -> None:
-    """Run an artifact on the reference simulator (bit-accurate for a quantized target) and
-    print spike counts per layer."""
+    """Run an artifact on the reference simulator (bit-accurate for a quantized target), or
+    on Lava with --backend lava, and print spike counts per layer."""
     from snnc.artifact import read_artifact
     from snnc.backends.refsim import simulate as run
 
