@@ -40,7 +40,7 @@ def run_lava(artifact: str | os.PathLike, x: np.ndarray, timesteps: int, *,
     with tempfile.TemporaryDirectory(prefix="snnc-lava-") as tmp:
         inputs, output = Path(tmp) / "x.npy", Path(tmp) / "out.npz"
         np.save(inputs, np.asarray(x))
-        cmd = [str(python), "-m", "snnc.backends.lava", str(artifact), "--input", str(inputs),
+        cmd = [str(python), "-m", "snnc.backends.lava.run", str(artifact), "--input", str(inputs),
                "--timesteps", str(timesteps), "--output", str(output)]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)

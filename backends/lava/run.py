@@ -1,6 +1,9 @@
 """Run an artifact on Lava fixed_pt: the Lava environment's side of the subprocess runner.
 
-    python -m snnc.backends.lava MODEL.snnc --input X.npy --timesteps T --output OUT.npz
+    python -m snnc.backends.lava.run MODEL.snnc --input X.npy --timesteps T --output OUT.npz
+
+(Not `__main__.py`: Lava imports every module in a Process's folder while it looks for
+ProcessModels, and a `__main__.py` imported that way runs as a script.)
 
 Writes every neuron layer's per-step record (`[T + latency, batch, ...]`, hardware timing)
 to OUT.npz, atomically. Errors print one line on stderr and exit 1.
@@ -21,7 +24,7 @@ from snnc.errors import SnncError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m snnc.backends.lava")
+    parser = argparse.ArgumentParser(prog="python -m snnc.backends.lava.run")
     parser.add_argument("artifact")
     parser.add_argument("--input", required=True)
     parser.add_argument("--timesteps", type=int, required=True)
