@@ -97,14 +97,13 @@ class QuantizeOptions:
 
 def _terms(graph: Graph, name: str, neuron: str) -> list[Node]:
     """The synapses whose outputs sum into `name` (through Adds)."""
-    node = graph[name]
-    if isinstance(node, Add):
-        return [t for i in node.inputs for t in _terms(graph, i, neuron)]
-    if isinstance(node, Conv2d | Dense):
-        return [node]
-    raise QuantizationError(
-        f"neuron {neuron!r} reads {name!r} ({node.op}); on the chip a neuron's input must be "
-        "a sum of synapses (Conv2d/Dense); run the folding passes first")
+    terms = graph.sum_terms(name)
+    for node in terms:
+        if not isinstance(node, Conv2d | Dense):
+            raise QuantizationError(
+                f"neuron {neuron!r} reads {node.name!r} ({node.op}); on the chip a neuron's "
+                "input must be a sum of synapses (Conv2d/Dense); run the folding passes first")
+    return terms
 
 
 def _max_source(graph: Graph, src: str, opts: QuantizeOptions) -> float:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from snnc.ir import Add, FxCLIF, FxConv2d, FxDense, FxInput, FxLIF, FxNeuron, FxReadout, Graph
+from snnc.ir import FxCLIF, FxConv2d, FxDense, FxInput, FxLIF, FxNeuron, FxReadout, Graph
 from snnc.targets import LOIHI2, Target
 
 
@@ -55,20 +55,14 @@ def _synapse_bounds(graph: Graph, syn) -> tuple[np.ndarray, np.ndarray]:
     return (lo << e, hi << e) if e >= 0 else (lo >> -e, hi >> -e)
 
 
-def _terms(graph: Graph, name: str) -> list:
-    node = graph[name]
-    if isinstance(node, Add):
-        return [t for i in node.inputs for t in _terms(graph, i)]
-    return [node] if isinstance(node, FxConv2d | FxDense) else []
-
-
 def analyze_ranges(graph: Graph, timesteps: int, target: Target = LOIHI2) -> list[LayerRange]:
     limit = target.state_max
     rows = []
     for n in graph:
         if not isinstance(n, FxNeuron):
             continue
-        bounds = [_synapse_bounds(graph, s) for s in _terms(graph, n.inputs[0])]
+        bounds = [_synapse_bounds(graph, s) for s in graph.sum_terms(n.inputs[0])
+                  if isinstance(s, FxConv2d | FxDense)]
         a_lo = int(sum(b[0] for b in bounds).min(initial=0)) if bounds else 0
         a_hi = int(sum(b[1] for b in bounds).max(initial=0)) if bounds else 0
         u_lo, u_hi = a_lo << 6, a_hi << 6

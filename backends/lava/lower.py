@@ -121,11 +121,6 @@ LOWERINGS: dict[type, str] = {FxInput: "GradedSource", FxDense: "Dense", FxConv2
                               FxReadout: "SnncNeuron"}
 
 
-def _terms(graph: Graph, name: str) -> list:
-    node = graph[name]
-    return [t for i in node.inputs for t in _terms(graph, i)] if isinstance(node, Add) else [node]
-
-
 def make_plan(graph: Graph, timesteps: int, samples: int) -> Plan:
     for node in graph:
         if type(node) not in LOWERINGS:
@@ -149,7 +144,7 @@ def run_fixed(graph: Graph, x: np.ndarray, timesteps: int) -> dict[str, np.ndarr
         procs[n.name] = _neuron(n, plan)
     for n in neurons:
         consumer = graph[n.inputs[0]]
-        for syn in _terms(graph, n.inputs[0]):
+        for syn in graph.sum_terms(n.inputs[0]):
             dense = _synapse(syn, graph, plan, consumer.name if isinstance(consumer, Add)
                              else n.name)
             procs[syn.inputs[0]].s_out.connect(dense.s_in)

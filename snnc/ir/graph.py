@@ -11,6 +11,7 @@ import networkx as nx
 from snnc.errors import GraphError, ShapeError
 from snnc.ir.io import Input
 from snnc.ir.node import Node
+from snnc.ir.structure import Add
 from snnc.ir.types import TensorType
 
 
@@ -102,6 +103,14 @@ class Graph:
             for edge in node.inputs:
                 readers[edge].append(node.name)
         return readers
+
+    def sum_terms(self, name: str) -> list[Node]:
+        """The nodes whose values sum into `name`: down through Add nodes, their non-Add
+        inputs in order (a neuron's synapses, when its input is a sum of synapses)."""
+        node = self[name]
+        if isinstance(node, Add):
+            return [t for i in node.inputs for t in self.sum_terms(i)]
+        return [node]
 
     def to_networkx(self) -> nx.DiGraph:
         g = nx.DiGraph()
