@@ -15,7 +15,6 @@ from click.testing import CliRunner
 
 from snnc.artifact import read_artifact
 from snnc.backends.lava.remote import LavaRunError, run_lava
-from snnc.backends.refsim import simulate
 from snnc.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,13 +41,12 @@ def compiled(tmp_path_factory):
 
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("name", list(SPECS))
-def test_examples_on_lava_equal_the_reference_simulator(name, compiled, digits):
+def test_examples_on_lava_equal_the_reference_simulator(name, compiled, digits,
+                                                        hardware_record):
     graph = read_artifact(compiled[name]).graph
     x = digits[2][:20]
     got = run_lava(compiled[name], x, T)
-    ref = simulate(graph, x, T, timing="hardware", record_states=True)
-    expected = {**ref.raw_spikes, **{n: s["v"] for n, s in ref.states.items()
-                                     if n not in ref.raw_spikes}}
+    expected = hardware_record(graph, x, T)
     assert set(got) == set(expected)
     for layer, value in expected.items():
         assert got[layer].shape == value.shape

@@ -12,38 +12,12 @@ from snnc.backends.refsim import simulate
 from snnc.backends.refsim.timing import schedule
 from snnc.demo import sample_inputs, tiny_network
 from snnc.errors import SimulationInputError
-from snnc.ir import CLIF, LIF, Add, Conv2d, Dense, Graph, Input, Readout
 from snnc.pass_runner import compile_graph
 from snnc.targets import LOIHI2
 
 
-def residual(rng, clif=False, c=3, bias=0.1):
-    """x -> conv a -> sn_a -> conv b -> sn_b -> conv c --+--> sn_c -> fc -> readout
-                          `-> conv s (shortcut) ------'"""
-    def conv(name, src, k=3):
-        return Conv2d(name=name, inputs=(src,), weight=rng.normal(0, 0.7, (c, c, k, k)),
-                      bias=rng.normal(bias, 0.1, c), padding=(k // 2, k // 2))
-
-    def neuron(name, src, kind):
-        if kind == "clif":
-            return CLIF(name=name, inputs=(src,), tau=2.0, threshold=0.6)
-        return LIF(name=name, inputs=(src,), decay=0.5, threshold=0.6, compare=">=",
-                   reset=kind)
-
-    kinds = ["clif", "hard", "soft"] if clif else ["hard", "soft", "hard"]
-    return Graph.build([
-        Input(name="x", shape=(c, 5, 5)),
-        conv("a", "x"), neuron("sn_a", "a", kinds[0]),
-        conv("b", "sn_a"), neuron("sn_b", "b", kinds[1]),
-        conv("c", "sn_b"), conv("s", "sn_a", 1), Add(name="sum", inputs=("c", "s")),
-        neuron("sn_c", "sum", kinds[2]),
-        Dense(name="fc", inputs=("sn_c",), weight=rng.normal(0, 0.3, (4, c * 25))),
-        Readout(name="out", inputs=("fc",)),
-    ])
-
-
-def test_schedule_by_hand():
-    s = schedule(residual(np.random.default_rng(0)))
+def test_schedule_by_hand(residual_graph):
+    s = schedule(residual_graph(np.random.default_rng(0)))
     # a: 1 hop; b: 2; c: 3; the shortcut s reads sn_a (depth 1) so it arrives at 2 and is
     # delayed one step to meet c at the add; fc is one more hop than sn_c.
     assert s.depth == {"x": 0, "a": 1, "sn_a": 1, "b": 2, "sn_b": 2, "c": 3, "s": 2,
@@ -73,9 +47,9 @@ def test_demo_network_in_hardware_timing():
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), clif=st.booleans(), quantized=st.booleans(),
        sequence=st.booleans(), timesteps=st.integers(1, 6))
-def test_random_residual_graphs(seed, clif, quantized, sequence, timesteps):
+def test_random_residual_graphs(seed, clif, quantized, sequence, timesteps, residual_graph):
     rng = np.random.default_rng(seed)
-    graph = residual(rng, clif)
+    graph = residual_graph(rng, clif)
     if quantized:
         graph = compile_graph(graph, LOIHI2, timesteps=timesteps).graph
     shape = (timesteps, 6, 3, 5, 5) if sequence else (6, 3, 5, 5)
@@ -83,9 +57,9 @@ def test_random_residual_graphs(seed, clif, quantized, sequence, timesteps):
     assert any(s.any() for s in zero.spikes.values())
 
 
-def test_sample_of_random_graphs_is_not_silent():
+def test_sample_of_random_graphs_is_not_silent(residual_graph):
     rates = [s.mean() for seed in range(5)
-             for s in simulate(residual(np.random.default_rng(seed)),
+             for s in simulate(residual_graph(np.random.default_rng(seed)),
                                np.random.default_rng(seed).random((6, 3, 5, 5)), 4)
              .spikes.values()]
     assert 0.05 < float(np.mean(rates)) < 0.95

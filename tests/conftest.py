@@ -1,0 +1,59 @@
+"""Fixtures shared by the test folders of both environments (no torch, no lava here)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from snnc.backends.refsim import simulate
+from snnc.ir import CLIF, LIF, Add, Conv2d, Dense, Graph, Input, Readout
+
+
+def _residual(rng: np.random.Generator, clif: bool = False, c: int = 3, bias: float = 0.1,
+              fc_bias: bool = False) -> Graph:
+    """x -> conv a -> sn_a -> conv b -> sn_b -> conv c --+--> sn_c -> fc -> readout
+                           `-> conv s (shortcut) ------'
+
+    LIF hard and soft reset, or CLIF first; the shortcut is one hop shorter than the branch,
+    so hardware timing must delay it."""
+    def conv(name, src, k=3):
+        return Conv2d(name=name, inputs=(src,), weight=rng.normal(0, 0.7, (c, c, k, k)),
+                      bias=rng.normal(bias, 0.1, c), padding=(k // 2, k // 2))
+
+    def neuron(name, src, kind):
+        if kind == "clif":
+            return CLIF(name=name, inputs=(src,), tau=2.0, threshold=0.6)
+        return LIF(name=name, inputs=(src,), decay=0.5, threshold=0.6, compare=">=",
+                   reset=kind)
+
+    kinds = ["clif", "hard", "soft"] if clif else ["hard", "soft", "hard"]
+    return Graph.build([
+        Input(name="x", shape=(c, 5, 5)),
+        conv("a", "x"), neuron("sn_a", "a", kinds[0]),
+        conv("b", "sn_a"), neuron("sn_b", "b", kinds[1]),
+        conv("c", "sn_b"), conv("s", "sn_a", 1), Add(name="sum", inputs=("c", "s")),
+        neuron("sn_c", "sum", kinds[2]),
+        Dense(name="fc", inputs=("sn_c",), weight=rng.normal(0, 0.3, (4, c * 25)),
+              bias=rng.normal(0, 0.1, 4) if fc_bias else None),
+        Readout(name="out", inputs=("fc",)),
+    ])
+
+
+def _hardware_record(graph: Graph, x: np.ndarray, timesteps: int) -> dict[str, np.ndarray]:
+    """The reference simulator's hardware-timed run, every step: spikes per spiking layer,
+    v per readout (what the Lava backend returns)."""
+    ref = simulate(graph, x, timesteps, timing="hardware", record_states=True)
+    return {**ref.raw_spikes,
+            **{n: s["v"] for n, s in ref.states.items() if n not in ref.raw_spikes}}
+
+
+@pytest.fixture(scope="session")
+def residual_graph():
+    """residual_graph(rng, clif=False, c=3, bias=0.1, fc_bias=False) -> Graph."""
+    return _residual
+
+
+@pytest.fixture(scope="session")
+def hardware_record():
+    """hardware_record(graph, x, timesteps) -> {layer: [T + latency, batch, ...]}."""
+    return _hardware_record
