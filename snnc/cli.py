@@ -259,27 +259,162 @@ def simulate(artifact: Path, input_path: Path, timesteps: int | None,
         click.echo(f"\nwrote {output}")
 
 
+EXIT_CHECK_FAILED = 2
+
+
+@cli.command()
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.option("--backend", type=click.Choice(["refsim", "lava"]), default="refsim",
+              show_default=True, help="lava: Lava's fixed_pt (and floating_pt) models, run in "
+              "the Lava environment through a subprocess; refsim: the reference simulator's "
+              "hardware timing against its zero-delay timing.")
+@click.option("--data", "data_source", default=None,
+              help="golden (the inputs stored at compile time), digits (sklearn's digits test "
+                   "split, 360 samples), random, or FILE.npz with x [N, *input_shape] (or "
+                   "[N, T, *input_shape]) and integer labels y [N]. Default: golden.")
+@click.option("--samples", type=click.IntRange(min=1), default=None,
+              help="Use the first N samples of --data (default: all; random: 32).")
+@click.option("--backend-samples", type=click.IntRange(min=1), default=None,
+              help="Samples run on the backend for equivalence (default: all for refsim, "
+                   "32 for lava, which runs about 1 s per sample).")
+@click.option("--timesteps", "-T", type=click.IntRange(min=1), default=None,
+              help="Steps per sample (default: the artifact's meta.timesteps).")
+@click.option("--max-mismatches", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Spike/state mismatches allowed between the backend and the reference "
+                   "simulator.")
+@click.option("--max-float-mismatches", type=click.IntRange(min=0), default=0,
+              show_default=True, help="Mismatches allowed between Lava floating_pt and the "
+              "float reference graph.")
+@click.option("--max-accuracy-drop", type=click.FloatRange(min=0), default=1.0,
+              show_default=True, help="Accuracy points fixed point may lose against float.")
+@click.option("--max-chips", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Chips the mapped model may use.")
+@click.option("--allow-overflow", is_flag=True,
+              help="Pass the range rung even when range analysis finds a possible overflow.")
+@click.option("--json", "json_path", default=None,
+              help="Write the report as JSON (schema snnc.check/1) to FILE, or '-' for stdout "
+                   "(then nothing else is printed there).")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Write an HTML report with PNG plots into this directory.")
+@click.option("--lava-python", type=click.Path(path_type=Path), default=None,
+              help="Python of the Lava environment (default: the project's .venv-lava).")
+@click.option("--lava-timeout", type=float, default=1800.0, show_default=True,
+              help="Seconds before one Lava run is stopped.")
+@click.pass_context
+def check(ctx: click.Context, artifact: Path, backend: str, data_source: str | None,
+          samples: int | None, backend_samples: int | None, timesteps: int | None,
+          max_mismatches: int, max_float_mismatches: int, max_accuracy_drop: float,
+          max_chips: int, allow_overflow: bool, json_path: str | None,
+          report_dir: Path | None, lava_python: Path | None, lava_timeout: float) -> None:
+    """Check a compiled artifact rung by rung before it goes on a chip: trace, resources,
+    ranges, accuracy (float vs fixed vs backend), spike equivalence (backend vs reference
+    simulator, every layer, step and sample), Lava floating_pt, golden vectors, cost estimates.
+
+    Exit status: 0 when every rung passes its threshold, 2 when a rung fails, 1 on an error.
+    """
+    import json
+
+    from rich.console import Console
+
+    from snnc.artifact import read_artifact
+    from snnc.check import Backend, Thresholds, load_data, run_check
+    from snnc.check_text import print_report
+
+    art = read_artifact(artifact)
+    steps = int(timesteps or art.meta.get("timesteps") or 0)
+    if not steps:
+        raise SnncError(f"{artifact} records no timesteps; pass --timesteps")
+    source = data_source or "golden"
+    data = load_data(source, art, samples, steps)
+    if backend == "lava":
+        from snnc.backends.lava.remote import run_lava
+
+        def run(kind: str, x: np.ndarray, t: int) -> dict[str, np.ndarray]:
+            return run_lava(artifact, x, t, python=lava_python, timeout=lava_timeout,
+                            precision=kind)
+
+        runner = Backend("lava", run)
+        backend_samples = backend_samples or 32
+    else:
+        runner = Backend("refsim")
+    thresholds = Thresholds(max_mismatches, max_float_mismatches, max_accuracy_drop,
+                            max_chips, allow_overflow)
+    quiet = json_path == "-"
+    console = Console(stderr=quiet, width=None if sys.stdout.isatty() else 120)
+    progress = _progress(not quiet and sys.stderr.isatty())
+    with progress as bar:
+        n_backend = min(data.samples, backend_samples or data.samples)
+        task = bar.add_task("checking", total=data.samples + n_backend * (
+            2 if backend == "lava" else 1))
+
+        def tick(what: str, n: int) -> None:
+            bar.update(task, advance=n, description=what)
+
+        report = run_check(art, str(artifact), data, backend=runner, timesteps=steps,
+                           thresholds=thresholds, backend_samples=backend_samples,
+                           progress=tick)
+    doc = report.to_json()
+    if json_path == "-":
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        print_report(report, console)
+        if json_path:
+            _write_text(Path(json_path), json.dumps(doc, indent=2) + "\n")
+            click.echo(f"wrote {json_path}")
+    if report_dir is not None:
+        from snnc.html_report import write_html_report
+
+        index = write_html_report(doc, report.raster, report_dir)
+        click.echo(f"wrote {index}", err=quiet)
+    if not report.passed:
+        ctx.exit(EXIT_CHECK_FAILED)
+
+
+def _progress(enabled: bool):
+    """A rich progress bar on a terminal's stderr; a do-nothing stand-in otherwise."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    return Progress(TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=Console(stderr=True), transient=True,
+                    disable=not enabled)
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write a text file atomically (temporary file, then rename)."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _simulate_lava(art, path: Path, x: np.ndarray, steps: int, python: Path | None,
                    timeout: float, output: Path | None) -> None:
     """Lava fixed_pt through the subprocess runner; spikes reported in each layer's window,
     like the reference simulator's."""
     from snnc.backends.lava.remote import run_lava
-    from snnc.backends.refsim import SimResult
-    from snnc.backends.refsim.timing import schedule
 
     if art.target == "float":
         raise SnncError(f"{path} targets float; the Lava backend runs fixed-point artifacts "
                         "(compile with --target loihi2)")
+    from snnc.check import windows
+
     records = run_lava(path, x, steps, python=python, timeout=timeout)
-    depth = schedule(art.graph).depth
-    result = SimResult(steps)
-    for name, rec in records.items():
-        node, window = art.graph[name], rec[depth[name]:depth[name] + steps]
-        if getattr(node, "spiking", False):
-            result.spikes[name] = window.astype(bool)
-        else:
-            final = window[-1] / node.scale
-            result.readout[name] = final / steps if node.mean else final
+    result = windows(art.graph, records, steps)
     _print_result(result)
     if output is not None:
         _save_npz(output, {**{f"lava/{k}": v for k, v in records.items()}})

@@ -125,7 +125,10 @@ def compile_checkpoint(model_spec: str, weights: str | Path, timesteps: int,
     meta["quantization"] = {name: {k: v for k, v in vars(q).items() if k != "name"}
                             for name, q in compiled.layers.items()}
     meta["calibration_samples"] = calibrate
+    from snnc.golden import make_golden
+
     artifact = Artifact(compiled.graph, target=chip.name, source_hash=file_sha256(weights),
-                        reference=compiled.reference if chip.quantized else None, meta=meta)
+                        reference=compiled.reference if chip.quantized else None, meta=meta,
+                        golden=make_golden(compiled.graph, inputs, timesteps))
     return CompileResult(artifact, report, result.step_mode, compiled.records,
                          result.graph.text())

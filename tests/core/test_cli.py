@@ -27,11 +27,11 @@ def test_help_lists_the_verbs(runner):
     result = runner.invoke(cli, ["--help"])
     assert result.exit_code == 0
     commands = result.output.split("Commands:")[1].split()
-    for verb in ("demo", "inspect", "simulate"):
+    for verb in ("demo", "compile", "inspect", "simulate", "check"):
         assert verb in commands
 
 
-@pytest.mark.parametrize("verb", ["demo", "inspect", "simulate"])
+@pytest.mark.parametrize("verb", ["demo", "compile", "inspect", "simulate", "check"])
 def test_every_verb_has_help(runner, verb):
     result = runner.invoke(cli, [verb, "--help"])
     assert result.exit_code == 0 and "Usage:" in result.output

@@ -1,0 +1,165 @@
+"""`snnc check` with the reference-simulator backend, on a small quantized residual graph:
+the JSON schema, accuracy figures recomputed here, exit codes, golden vectors, bad data.
+
+Runs in both environments (no torch, no scikit-learn, no Lava)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from snnc.artifact import Artifact, read_artifact, write_artifact
+from snnc.backends.refsim import simulate
+from snnc.cli import cli
+from snnc.evaluate import predictions
+from snnc.golden import make_golden
+from snnc.ir import Graph
+from snnc.pass_runner import compile_graph
+from snnc.targets import LOIHI2
+
+T = 3
+
+
+@pytest.fixture(scope="module")
+def compiled(residual_graph):
+    rng = np.random.default_rng(3)
+    return compile_graph(residual_graph(rng, False, fc_bias=True), LOIHI2, timesteps=T)
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    return np.random.default_rng(4).random((40, 3, 5, 5))
+
+
+def _artifact(tmp_path, compiled, inputs, *, reference=None, golden=None, graph=None):
+    graph = graph or compiled.graph
+    art = Artifact(graph, reference=reference or compiled.reference, target="loihi2",
+                   meta={"timesteps": T},
+                   golden=make_golden(graph, inputs, T) if golden is None else golden)
+    path = tmp_path / "m.snnc"
+    write_artifact(art, path)
+    return path
+
+
+def _swap(graph: Graph, node) -> Graph:
+    return Graph.build([node if n.name == node.name else n for n in graph],
+                       outputs=graph.outputs)
+
+
+def _check(*args):
+    return CliRunner().invoke(cli, ["check", *map(str, args)])
+
+
+def test_json_report_holds_the_schema_and_recomputed_accuracy(tmp_path, compiled, inputs):
+    path = _artifact(tmp_path, compiled, inputs)
+    y = predictions(compiled.reference, simulate(compiled.reference, inputs, T))
+    y[:5] = (y[:5] + 1) % 4  # five wrong labels: float accuracy is exactly 35/40
+    np.savez(tmp_path / "d.npz", x=inputs, y=y)
+    out = tmp_path / "r" / "check.json"
+    result = _check(path, "--data", tmp_path / "d.npz", "--json", out,
+                    "--max-accuracy-drop", 100)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == "snnc.check/1" and doc["passed"] is True
+    assert doc["total_mismatches"] == 0
+    assert set(doc["equivalence"]["layers"]) == {"sn_a", "sn_b", "sn_c", "out"}
+    assert doc["accuracy"]["float"] == 35 / 40
+    fixed = predictions(compiled.graph, simulate(compiled.graph, inputs, T))
+    assert doc["accuracy"]["fixed"] == float((fixed == y).mean())
+    assert doc["accuracy"]["backend"] == doc["accuracy"]["fixed"]  # refsim hardware timing
+    assert doc["resources"]["cores"] >= 4 and doc["resources"]["fits"] is True
+    assert doc["estimates"]["energy_uj"] > 0 and doc["estimates"]["latency_us"] > 0
+    assert {r["name"]: r["status"] for r in doc["rungs"]}["golden"] == "pass"
+    assert "PASSED" in result.output
+
+
+def test_json_to_stdout_is_only_json(tmp_path, compiled, inputs):
+    result = _check(_artifact(tmp_path, compiled, inputs), "--json", "-")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["data"]["source"] == "golden"
+
+
+def test_a_changed_golden_spike_fails_and_is_located(tmp_path, compiled, inputs):
+    golden = make_golden(compiled.graph, inputs, T)
+    spikes = golden["spikes/sn_b"].copy()
+    spikes[2, 1, 0, 3, 4] = ~spikes[2, 1, 0, 3, 4]
+    golden["spikes/sn_b"] = spikes
+    path = _artifact(tmp_path, compiled, inputs, golden=golden)
+    result = _check(path, "--json", tmp_path / "c.json")
+    assert result.exit_code == 2, result.output
+    doc = json.loads((tmp_path / "c.json").read_text())
+    assert doc["passed"] is False and doc["golden"]["total_mismatches"] == 1
+    first = doc["golden"]["first_mismatch"]
+    assert (first["layer"], first["step"], first["sample"], first["neuron"]) == \
+        ("sn_b", 2, 1, [0, 3, 4])
+    assert first["reference"] == int(spikes[2, 1, 0, 3, 4])
+    assert "FAILED: golden" in result.output
+
+
+def test_accuracy_threshold_fails_the_check(tmp_path, compiled, inputs):
+    # A float reference whose readout is negated: labels from it are what float gets right.
+    fc = compiled.reference["fc"]
+    flipped = _swap(compiled.reference, dataclasses.replace(fc, weight=-fc.weight,
+                                                            bias=-np.asarray(fc.bias)))
+    y = predictions(flipped, simulate(flipped, inputs, T))
+    fixed = predictions(compiled.graph, simulate(compiled.graph, inputs, T))
+    drop = 100 * (1 - (fixed == y).mean())
+    assert drop > 1
+    np.savez(tmp_path / "d.npz", x=inputs, y=y)
+    path = _artifact(tmp_path, compiled, inputs, reference=flipped)
+    result = _check(path, "--data", tmp_path / "d.npz")
+    assert result.exit_code == 2 and "FAILED: accuracy" in result.output
+    relaxed = _check(path, "--data", tmp_path / "d.npz", "--max-accuracy-drop", drop + 0.01)
+    assert relaxed.exit_code == 0, relaxed.output
+
+
+def test_a_possible_overflow_fails_the_range_rung(tmp_path, compiled, inputs):
+    conv = compiled.graph["b"]
+    loud = _swap(compiled.graph, dataclasses.replace(conv, weight_exp=7))
+    path = _artifact(tmp_path, compiled, inputs, graph=loud)
+    result = _check(path, "--json", "-")
+    doc = json.loads(result.stdout)
+    assert result.exit_code == 2
+    assert {r["name"]: r["status"] for r in doc["rungs"]}["ranges"] == "FAIL"
+    assert any(o["layer"] == "sn_b" for o in doc["ranges"]["overflows"])
+    assert _check(path, "--allow-overflow").exit_code == 0
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"x": np.zeros((4, 3, 5))}, "x is shaped [4, 3, 5]"),
+    ({"y": np.zeros(4, np.int64)}, "no array 'x'"),
+    ({"x": np.zeros((4, 3, 5, 5)), "y": np.zeros(4)}, "y must be integer labels"),
+    ({"x": np.full((4, 3, 5, 5), np.nan)}, "finite"),
+    ({"x": np.zeros((4, 5, 3, 5, 5))}, "5 steps"),
+])
+def test_bad_data_is_a_one_line_error(tmp_path, compiled, inputs, arrays, message):
+    np.savez(tmp_path / "d.npz", **arrays)
+    result = _check(_artifact(tmp_path, compiled, inputs), "--data", tmp_path / "d.npz")
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_missing_golden_and_files_are_one_line_errors(tmp_path, compiled, inputs):
+    path = _artifact(tmp_path, compiled, inputs, golden={})
+    result = _check(path)
+    assert result.exit_code == 1 and "no golden vectors" in result.output
+    for args, message in [((tmp_path / "none.snnc",), "none.snnc"),
+                          ((path, "--data", "nope.npz"), "expected golden, digits, random")]:
+        result = _check(*args)
+        assert result.exit_code == 1 and message in result.output, result.output
+        assert "Traceback" not in result.output
+
+
+def test_golden_vectors_round_trip_through_the_artifact(tmp_path, compiled, inputs):
+    path = _artifact(tmp_path, compiled, inputs)
+    golden = read_artifact(path).golden
+    assert golden["inputs"].shape == (4, 3, 5, 5)
+    assert golden["spikes/sn_c"].dtype == bool and golden["spikes/sn_c"].shape[:2] == (T, 4)
+    direct = simulate(compiled.graph, inputs[:4], T)
+    np.testing.assert_array_equal(golden["spikes/sn_c"], direct.spikes["sn_c"])
+    np.testing.assert_array_equal(golden["readout/out"], direct.readout["out"])
