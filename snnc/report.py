@@ -3,12 +3,18 @@ error and predicted overflow (from `passes/range_analysis.py`)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
+import numpy as np
+
 from snnc.artifact import Artifact
+from snnc.errors import SnncError
 from snnc.ir import FxConv2d, FxDense, FxNeuron
 from snnc.passes.range_analysis import analyze_ranges
 from snnc.targets import get_target
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -16,6 +22,9 @@ class LayerRow:
     name: str
     op: str
     shape: str
+    neurons: int | None = None
+    synapses: int | None = None
+    cores: int | None = None
     weight_exp: int | None = None
     weight_bits: int | None = None
     max_weight_error: float | None = None
@@ -33,6 +42,15 @@ def layer_rows(artifact: Artifact) -> list[LayerRow]:
     if artifact.target != "float":
         ranges = {r.name: r for r in analyze_ranges(graph, timesteps,
                                                     get_target(artifact.target))}
+    cores = {}
+    if artifact.target != "float":
+        from snnc.passes.mapping import map_to_cores
+
+        try:
+            cores = {k: len(v.cores) for k, v in map_to_cores(
+                graph, get_target(artifact.target)).layers.items()}
+        except SnncError as err:  # shown in the table as no cores; `snnc check` fails on it
+            log.warning("core mapping failed: %s", err)
     rows = []
     for node in graph:
         if not isinstance(node, FxConv2d | FxDense | FxNeuron):
@@ -40,10 +58,13 @@ def layer_rows(artifact: Artifact) -> list[LayerRow]:
         q = quant.get(node.name, {})
         row = LayerRow(node.name, node.op, "x".join(map(str, node.type.shape)))
         if isinstance(node, FxConv2d | FxDense):
+            row.synapses = synapse_count(graph, node)
             row.weight_exp = node.weight_exp
             row.weight_bits = q.get("weight_bits_used")
             row.max_weight_error = q.get("max_weight_error")
         else:
+            row.neurons = int(np.prod(node.type.shape))
+            row.cores = cores.get(node.name)
             row.vth = getattr(node, "vth", None)
             row.dv, row.bias_exp = node.dv, node.bias_exp
             r = ranges.get(node.name)
@@ -53,14 +74,34 @@ def layer_rows(artifact: Artifact) -> list[LayerRow]:
     return rows
 
 
+def synapse_count(graph, node: FxConv2d | FxDense) -> int:
+    """Connections a synapse layer makes: weights times the output positions each reaches
+    (a convolution's taps that fall inside the padded input only)."""
+    if isinstance(node, FxDense):
+        return int(node.weight.size)
+    c_out, c_in, kh, kw = node.weight.shape
+    _, h, w = graph[node.inputs[0]].type.shape
+    _, ho, wo = node.type.shape
+
+    def inside(k, n_in, n_out, stride, pad):
+        pos = np.arange(n_out)[:, None] * stride - pad + np.arange(k)[None, :]
+        return int(((pos >= 0) & (pos < n_in)).sum())
+
+    return c_out * c_in * inside(kh, h, ho, node.stride[0], node.padding[0]) * \
+        inside(kw, w, wo, node.stride[1], node.padding[1])
+
+
 def format_rows(rows: list[LayerRow]) -> str:
     def cell(v, fmt="{}"):
         return "-" if v is None else fmt.format(v)
 
-    lines = [f"{'layer':<26} {'op':<10} {'shape':<10} {'w_exp':>5} {'w_bits':>6} "
+    lines = [f"{'layer':<26} {'op':<10} {'shape':<10} {'neurons':>7} {'synapses':>9} "
+             f"{'cores':>5} {'w_exp':>5} {'w_bits':>6} "
              f"{'max_w_err':>9} {'vth':>6} {'dv':>5} {'b_exp':>5}  overflow"]
     for r in rows:
-        lines.append(f"{r.name:<26} {r.op:<10} {r.shape:<10} {cell(r.weight_exp):>5} "
+        lines.append(f"{r.name:<26} {r.op:<10} {r.shape:<10} {cell(r.neurons, '{:,}'):>7} "
+                     f"{cell(r.synapses, '{:,}'):>9} {cell(r.cores):>5} "
+                     f"{cell(r.weight_exp):>5} "
                      f"{cell(r.weight_bits):>6} {cell(r.max_weight_error, '{:.2e}'):>9} "
                      f"{cell(r.vth):>6} {cell(r.dv):>5} {cell(r.bias_exp):>5}  "
                      f"{r.overflow or '-'}")
