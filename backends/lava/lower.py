@@ -1,35 +1,82 @@
-"""Lower a fixed-point graph to Lava processes and run it, bit-accurate (fixed_pt).
+"""Lower a graph to Lava processes and run it: a fixed-point graph bit-accurately on Lava's
+fixed_pt models (`run_fixed`), a float graph on its floating_pt models (`run_float`).
 
 Timing is the reference simulator's hardware timing (backends/refsim/timing.py): each
 synapse is one Lava Dense (a Conv2d expanded to its dense matrix on the flattened (C, H, W)
 order; Lava's Conv process ignores weight_exp and mis-sizes its first buffer), a shortcut
 that must wait is a DelayDense, and an Add is the summing of several Dense into one neuron
 port. Samples run back to back, one period each: T + latency steps, then `1 + max delay`
-silent steps in which every synapse buffer drains and every neuron returns to zero.
-"""
+silent steps in which every synapse buffer drains and every neuron returns to rest.
 
-from __future__ import annotations
+Each node type has a lowering, registered with `@lowering(NodeType, ...)`: it builds the
+node's Lava processes, connects them to its inputs' ports and returns the OutPorts that carry
+the node's value (an Add returns its inputs' ports, which meet at the neuron's InPort).
+
+Float precision. Lava's floating_pt Dense computes `W @ s` as one matrix-vector product of
+the dense matrix; the reference simulator sums a convolution tap by tap, and adds each
+synapse's bias to its own output, where here the biases (Lava's Dense has none) are summed
+into the neuron and added after the port has summed the synapses. So the synaptic input may
+differ in its last bits, and a spike may differ where a neuron's value lies within those bits
+of its threshold. Everything after the synaptic sum is the reference's arithmetic in its
+order (processes.PySnncNeuronFloat): when the sums are exact (weights, biases and inputs on a
+binary grid coarse enough) the two agree bit for bit.
+
+Stock Lava processes. Dense and DelayDense are Lava's own. Neurons are SnncNeuron, even the
+FxLIF that Lava's stock `LIF` (PyLifModelBitAcc) computes identically within a sample (hard
+reset to 0, one vth): samples run back to back in one Lava run, and stock LIF has no way to
+return to zero between them. During the silent steps its u and v only decay toward zero
+(by floor((4096 - dv) / 4096) per step, never with dv = 0, about 24 steps from 2^23 with
+dv = 2048), and it keeps integrating whatever arrives after its window (the synapses'
+last products, the spikes of upstream layers that are themselves stock LIF), so the next
+sample would start from a state the reference does not have. Making it exact would need a
+flush several times longer than the sample for common decays, and would never work for an IF
+layer (dv = 0); Lava's stock `LIFReset` resets on a fixed interval but, before the reset,
+still fires on those late inputs into downstream layers. SnncNeuron's fixed_pt model runs
+Lava's own LIF code (AbstractPyLifModelFixed) for the dynamics instead.
+
+(No `from __future__ import annotations` here: Lava's model search executes every module
+of this folder again under its bare name, and a dataclass with string annotations fails
+to import outside `sys.modules`.)
+"""
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
-from lava.proc.dense.process import DelayDense, Dense
+from lava.proc.dense import process as lava_dense
 
-from snnc.backends.lava.processes import GradedSource, SnncNeuron
-from snnc.backends.refsim.timing import schedule
-from snnc.errors import SnncError, UnsupportedNodeError
-from snnc.ir import Add, FxCLIF, FxConv2d, FxDense, FxInput, FxLIF, FxNeuron, FxReadout, Graph
+from snnc.backends.lava.processes import FixedParams, FloatParams, GradedSource, SnncNeuron
+from snnc.backends.lava.validate import LavaBuildError, validate_for_lava
+from snnc.backends.refsim.timing import is_synapse, schedule
+from snnc.errors import SimulationInputError, UnsupportedNodeError
+from snnc.ir import (
+    CLIF,
+    LIF,
+    Add,
+    Conv2d,
+    Dense,
+    FxCLIF,
+    FxConv2d,
+    FxDense,
+    FxInput,
+    FxLIF,
+    FxNeuron,
+    FxReadout,
+    Graph,
+    Input,
+    Neuron,
+    Node,
+    Readout,
+)
 from snnc.ir.node import channel_view
 
 log = logging.getLogger(__name__)
 
-
-class LavaBuildError(SnncError):
-    """The graph cannot be lowered to Lava."""
+__all__ = ["LOWERINGS", "LavaBuildError", "lowering", "run_fixed", "run_float",
+           "validate_for_lava"]
 
 
 @dataclass
@@ -46,13 +93,90 @@ class Plan:
         return self.period * self.samples
 
 
-def conv_matrix(node: FxConv2d, in_shape: tuple[int, int, int]) -> np.ndarray:
-    """The convolution as a dense [C_out*Ho*Wo, C_in*H*W] integer matrix (C-order flattening)."""
+@dataclass
+class Build:
+    """What the lowerings share while they build one Lava network."""
+
+    graph: Graph
+    plan: Plan
+    x: np.ndarray
+    ports: dict[str, list] = field(default_factory=dict)  # node -> OutPorts carrying its value
+    neurons: dict[str, SnncNeuron] = field(default_factory=dict)  # layers whose record is read
+    consumers: dict[str, list[str]] = field(default_factory=dict)
+
+    def delay_after(self, node: Node) -> int:
+        """Extra steps on the edge from `node` to its consumer (the schedule's balancing)."""
+        delays = {self.plan.delays.get((node.name, c), 0) for c in self.consumers[node.name]}
+        if len(delays) > 1:
+            raise LavaBuildError(f"layer {node.name!r} ({node.op}) feeds "
+                                 f"{self.consumers[node.name]} with different delays "
+                                 f"{sorted(delays)}; one Lava synapse carries one delay")
+        return delays.pop() if delays else 0
+
+
+Lowering = Callable[[Node, Build], list]
+
+#: Node type -> the function that builds its Lava processes (fixed and float graphs alike).
+LOWERINGS: dict[type[Node], Lowering] = {}
+
+
+def lowering(*types: type[Node]) -> Callable[[Lowering], Lowering]:
+    """Register the decorated function as the lowering of `types`."""
+    def register(fn: Lowering) -> Lowering:
+        for t in types:
+            if t in LOWERINGS:
+                raise TypeError(f"a Lava lowering for {t.__name__} is already registered")
+            LOWERINGS[t] = fn
+        return fn
+    return register
+
+
+def lowering_for(node: Node) -> Lowering:
+    try:
+        return LOWERINGS[type(node)]
+    except KeyError:
+        raise UnsupportedNodeError(node.name, node.op, "the Lava backend",
+                                   [t.__name__ for t in LOWERINGS]) from None
+
+
+# -- inputs ------------------------------------------------------------------------------------
+
+def input_frames(node: Input, x: np.ndarray, plan: Plan) -> np.ndarray:
+    """Payload per step for all samples, [steps, n]: the sample's frame during its
+    T + latency steps (a sequence: its T frames, then zeros), zeros while buffers drain.
+    Integers `clip(round(x * scale))` for an FxInput, the float64 values for a float Input."""
+    n = int(np.prod(node.shape))
+    sequence = x.ndim == len(node.shape) + 2
+    if isinstance(node, FxInput):
+        lo, hi = node.limits
+        values = np.clip(np.rint(x * node.scale), lo, hi).astype(np.int64)
+    else:
+        values = np.asarray(x, np.float64)
+    frames = np.zeros((plan.steps, n), values.dtype)
+    for b in range(plan.samples):
+        base = b * plan.period
+        if sequence:
+            frames[base:base + plan.timesteps] = values[:, b].reshape(plan.timesteps, n)
+        else:
+            frames[base:base + plan.timesteps + plan.latency] = values[b].reshape(1, n)
+    return frames
+
+
+@lowering(FxInput, Input)
+def _input(node: Input, build: Build) -> list:
+    return [GradedSource(frames=input_frames(node, build.x, build.plan)).s_out]
+
+
+# -- synapses and sums -------------------------------------------------------------------------
+
+def conv_matrix(node: Conv2d, in_shape: tuple[int, int, int]) -> np.ndarray:
+    """The convolution as a dense [C_out*Ho*Wo, C_in*H*W] matrix (C-order flattening), in the
+    weights' dtype."""
     c_out, c_in, kh, kw = node.weight.shape
     _, h, w = in_shape
     _, ho, wo = node.type.shape
     (sh, sw), (ph, pw) = node.stride, node.padding
-    m = np.zeros((c_out * ho * wo, c_in * h * w), np.int32)
+    m = np.zeros((c_out * ho * wo, c_in * h * w), node.weight.dtype)
     oi, oj = np.meshgrid(np.arange(ho), np.arange(wo), indexing="ij")
     for p in range(kh):
         for q in range(kw):
@@ -65,100 +189,190 @@ def conv_matrix(node: FxConv2d, in_shape: tuple[int, int, int]) -> np.ndarray:
     return m
 
 
-def input_frames(node: FxInput, x: np.ndarray, plan: Plan) -> np.ndarray:
-    """Integer payload per step for all samples, [steps, n]: the sample's frame during its
-    T + latency steps (a sequence: its T frames, then zeros), zeros while buffers drain."""
-    lo, hi = node.limits
-    n = int(np.prod(node.shape))
-    sequence = x.ndim == len(node.shape) + 2
-    frames = np.zeros((plan.steps, n), np.int64)
-    q = np.clip(np.rint(x * node.scale), lo, hi).astype(np.int64)
-    for b in range(plan.samples):
-        base = b * plan.period
-        if sequence:
-            frames[base:base + plan.timesteps] = q[:, b].reshape(plan.timesteps, n)
-        else:
-            frames[base:base + plan.timesteps + plan.latency] = q[b].reshape(1, n)
-    return frames
+@lowering(FxConv2d, FxDense, Conv2d, Dense)
+def _synapse(node: Conv2d | Dense, build: Build) -> list:
+    src = build.graph[node.inputs[0]]
+    if not (isinstance(src, Input) or (isinstance(src, Neuron) and src.spiking)):
+        raise LavaBuildError(f"layer {node.name!r} ({node.op}) reads {src.name!r} ({src.op});"
+                             " on Lava a synapse reads the input or a spiking layer")
+    if isinstance(node, Conv2d):
+        weights = conv_matrix(node, src.type.shape)
+    else:
+        weights = node.weight.reshape(node.weight.shape[0], -1)
+    kwargs = {"num_message_bits": 24 if isinstance(src, Input) else 0}
+    if isinstance(node, FxConv2d | FxDense):
+        kwargs.update(weights=weights.astype(np.int32), weight_exp=int(node.weight_exp),
+                      num_weight_bits=8)
+    else:
+        kwargs.update(weights=weights.astype(np.float64))  # its bias goes to the neuron
+    delay = build.delay_after(node)
+    dense = lava_dense.DelayDense(delays=delay, **kwargs) if delay else \
+        lava_dense.Dense(**kwargs)
+    (port,) = build.ports[src.name]
+    port.connect(dense.s_in)
+    return [dense.a_out]
 
 
-Lowering = Callable[..., object]
+@lowering(Add)
+def _add(node: Add, build: Build) -> list:
+    for name in node.inputs:
+        term = build.graph[name]
+        if not (is_synapse(term) or isinstance(term, Add)):
+            raise LavaBuildError(f"layer {node.name!r} (Add) sums {name!r} ({term.op}); on Lava "
+                                 "an Add sums synaptic inputs (Conv2d, Dense) at a neuron port")
+    return [port for name in node.inputs for port in build.ports[name]]
 
 
-def _synapse(node, graph: Graph, plan: Plan, consumer: str):
-    weights = node.weight.reshape(node.weight.shape[0], -1) if isinstance(node, FxDense) else \
-        conv_matrix(node, graph[node.inputs[0]].type.shape)
-    graded = isinstance(graph[node.inputs[0]], FxInput)
-    kwargs = {"weights": weights.astype(np.int32), "weight_exp": int(node.weight_exp),
-              "num_weight_bits": 8, "num_message_bits": 24 if graded else 0}
-    extra = plan.delays.get((node.name, consumer), 0)
-    if extra:
-        return DelayDense(delays=int(extra), **kwargs)
-    return Dense(**kwargs)
+# -- neurons -----------------------------------------------------------------------------------
+
+def per_neuron(value, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A scalar, per-channel `(C,)` or per-neuron parameter as one value per neuron, flat."""
+    per_channel = channel_view(np.asarray(value, dtype), shape)
+    return np.broadcast_to(per_channel, shape).reshape(-1).copy()
 
 
-def _neuron(node: FxNeuron, plan: Plan):
-    shape = (int(np.prod(node.type.shape)),)
-    per_channel = channel_view(np.asarray(node.bias_mant, np.int64), node.type.shape)
-    bias = np.broadcast_to(per_channel, node.type.shape).reshape(shape)
-    common = {"shape": shape, "steps": plan.steps, "start": plan.depth[node.name],
-              "end": plan.timesteps + plan.latency, "period": plan.period, "du": 4095,
-              "dv": int(node.dv), "bias_mant": bias.astype(np.int32),
-              "bias_exp": np.full(shape, node.bias_exp, np.int32)}
+def _neuron(node: Neuron, build: Build, kind: str, params: FixedParams | FloatParams) -> list:
+    src = build.graph[node.inputs[0]]
+    if not (is_synapse(src) or isinstance(src, Add)):
+        raise LavaBuildError(f"layer {node.name!r} ({node.op}) reads {src.name!r} ({src.op}); "
+                             "on Lava a neuron reads synapses (Conv2d, Dense) or their Add")
+    plan = build.plan
+    proc = SnncNeuron(shape=(int(np.prod(node.type.shape)),), steps=plan.steps, kind=kind,
+                      start=plan.depth[node.name], end=plan.timesteps + plan.latency,
+                      period=plan.period, params=params)
+    for port in build.ports[src.name]:
+        port.connect(proc.a_in)
+    build.neurons[node.name] = proc
+    return [proc.s_out]
+
+
+@lowering(FxLIF, FxCLIF, FxReadout)
+def _fixed_neuron(node: FxLIF | FxCLIF | FxReadout, build: Build) -> list:
+    shape = node.type.shape
+    common = {"dv": int(node.dv), "bias_mant": per_neuron(node.bias_mant, shape, np.int32),
+              "bias_exp": np.full(int(np.prod(shape)), node.bias_exp, np.int32)}
     if isinstance(node, FxLIF):
-        return SnncNeuron(kind=node.reset, vth=int(node.vth), reset_sub=int(node.reset_sub),
-                          **{**common, "du": int(node.du)})
+        params = FixedParams(du=int(node.du), vth=int(node.vth), reset_sub=int(node.reset_sub),
+                             **common)
+        return _neuron(node, build, node.reset, params)
     if isinstance(node, FxCLIF):
         tables = {k: getattr(node, k) for k in ("sig_lut", "sig_mult", "sig_shift",
                                                  "reset_lut", "m_shift")}
-        return SnncNeuron(kind="clif", vth=int(node.vth), reset_sub=int(node.reset_sub),
-                          clif=tables, **common)
-    return SnncNeuron(kind="readout", vth=(1 << 17) - 1, **common)
+        params = FixedParams(du=4095, vth=int(node.vth), reset_sub=int(node.reset_sub),
+                             **tables, **common)
+        return _neuron(node, build, "clif", params)
+    return _neuron(node, build, "readout", FixedParams(du=4095, vth=(1 << 17) - 1, **common))
 
 
-LOWERINGS: dict[type, str] = {FxInput: "GradedSource", FxDense: "Dense", FxConv2d: "Dense",
-                              Add: "summed ports", FxLIF: "SnncNeuron", FxCLIF: "SnncNeuron",
-                              FxReadout: "SnncNeuron"}
+def synapse_bias(node: Neuron, build: Build) -> np.ndarray:
+    """The sum of the biases of the synapses feeding `node`, one per neuron (float graphs)."""
+    shape = node.type.shape
+    total = np.zeros(int(np.prod(shape)))
+    for syn in build.graph.sum_terms(node.inputs[0]):
+        if syn.bias is not None:
+            total = total + per_neuron(syn.bias, shape, np.float64)
+    return total
+
+
+@lowering(LIF, CLIF, Readout)
+def _float_neuron(node: LIF | CLIF | Readout, build: Build) -> list:
+    shape = node.type.shape
+    bias = synapse_bias(node, build)
+    if isinstance(node, Readout):
+        params = FloatParams(threshold=np.zeros_like(bias), bias=bias, decay=node.decay)
+        return _neuron(node, build, "readout", params)
+    threshold = per_neuron(node.threshold, shape, np.float64)
+    strict = node.compare == ">"
+    if isinstance(node, CLIF):
+        params = FloatParams(threshold=threshold, bias=bias, decay=node.decay, tau=node.tau,
+                             strict=strict)
+        return _neuron(node, build, "clif", params)
+    params = FloatParams(threshold=threshold, bias=bias, decay=node.decay, gain=node.gain,
+                         v_reset=node.v_reset if node.reset == "hard" else 0.0, strict=strict)
+    return _neuron(node, build, node.reset, params)
+
+
+# -- running -----------------------------------------------------------------------------------
+
+def check_supported(graph: Graph) -> None:
+    """Every node has a lowering (UnsupportedNodeError naming the first that has none)."""
+    for node in graph:
+        lowering_for(node)
 
 
 def make_plan(graph: Graph, timesteps: int, samples: int) -> Plan:
-    for node in graph:
-        if type(node) not in LOWERINGS:
-            raise UnsupportedNodeError(node.name, node.op, "the Lava backend",
-                                       [t.__name__ for t in LOWERINGS])
     s = schedule(graph)
     flush = 1 + max(s.delays.values(), default=0)
     return Plan(timesteps, s.latency, timesteps + s.latency + flush, samples, s.depth, s.delays)
 
 
 def run_fixed(graph: Graph, x: np.ndarray, timesteps: int) -> dict[str, np.ndarray]:
-    """Run on Lava fixed_pt; returns every neuron's per-step output `[T + latency, batch, ...]`
-    (spikes, or the readout's v), like the reference simulator's hardware-timing raw record."""
-    (inp,) = (n for n in graph if isinstance(n, FxInput))
+    """Run a quantized graph on Lava fixed_pt; returns every neuron's per-step output
+    `[T + latency, batch, ...]` (spikes, or the readout's v), like the reference simulator's
+    hardware-timing raw record. The graph is checked against Lava's widths first."""
+    check_supported(graph)
+    validate_for_lava(graph)
+    return _run(graph, x, timesteps, "fixed_pt")
+
+
+def run_float(graph: Graph, x: np.ndarray, timesteps: int) -> dict[str, np.ndarray]:
+    """Run a float graph (folded: Input, Conv2d, Dense, Add, LIF, CLIF, Readout) on Lava
+    floating_pt, with the same timing and record as `run_fixed`."""
+    check_supported(graph)
+    fixed = [n for n in graph if isinstance(n, FxInput | FxConv2d | FxDense | FxNeuron)]
+    if fixed:
+        raise LavaBuildError(f"layer {fixed[0].name!r} ({fixed[0].op}) is fixed-point; "
+                             "run_float runs float graphs (quantized graphs run with run_fixed)")
+    return _run(graph, x, timesteps, "floating_pt")
+
+
+def _run(graph: Graph, x: np.ndarray, timesteps: int, tag: str) -> dict[str, np.ndarray]:
+    inp = _single_input(graph)
+    x = _check_input(inp, x, timesteps)
     batch = x.shape[-len(inp.shape) - 1]
-    plan = make_plan(graph, timesteps, batch)
-    source = GradedSource(frames=input_frames(inp, x, plan))
-    procs: dict[str, object] = {inp.name: source}
-    neurons = [n for n in graph if isinstance(n, FxNeuron)]
-    for n in neurons:
-        procs[n.name] = _neuron(n, plan)
-    for n in neurons:
-        consumer = graph[n.inputs[0]]
-        for syn in graph.sum_terms(n.inputs[0]):
-            dense = _synapse(syn, graph, plan, consumer.name if isinstance(consumer, Add)
-                             else n.name)
-            procs[syn.inputs[0]].s_out.connect(dense.s_in)
-            dense.a_out.connect(procs[n.name].a_in)
-    first = procs[neurons[0].name]
+    build = Build(graph, make_plan(graph, timesteps, batch), x, consumers=graph.consumers())
+    for node in graph:
+        build.ports[node.name] = lowering_for(node)(node, build)
+    if not build.neurons:
+        raise LavaBuildError("the graph has no neuron layer to run")
+    first = next(iter(build.neurons.values()))
     try:
-        first.run(condition=RunSteps(num_steps=plan.steps),
-                  run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
-        logs = {n.name: procs[n.name].record.get() for n in neurons}
+        first.run(condition=RunSteps(num_steps=build.plan.steps),
+                  run_cfg=Loihi2SimCfg(select_tag=tag))
+        logs = {name: proc.record.get() for name, proc in build.neurons.items()}
     finally:
         first.stop()
+    plan = build.plan
     window = timesteps + plan.latency
     out = {}
-    for n in neurons:
-        steps = logs[n.name].reshape(batch, plan.period, *n.type.shape)[:, :window]
-        out[n.name] = np.swapaxes(steps, 0, 1)
+    for name, rec in logs.items():
+        node = graph[name]
+        steps = rec.reshape(batch, plan.period, *node.type.shape)[:, :window]
+        steps = np.swapaxes(steps, 0, 1)
+        out[name] = steps.astype(bool) if node.spiking else steps
     return out
+
+
+def _single_input(graph: Graph) -> Input:
+    inputs = [n for n in graph if isinstance(n, Input)]
+    if len(inputs) != 1:
+        raise LavaBuildError(f"the Lava backend runs graphs with one input; this one has "
+                             f"{[n.name for n in inputs]}")
+    return inputs[0]
+
+
+def _check_input(node: Input, x: np.ndarray, timesteps: int) -> np.ndarray:
+    x = np.asarray(x)
+    shape = node.shape
+    accepted = f"[batch, {', '.join(map(str, shape))}] or [T={timesteps}, batch, ...]"
+    if x.dtype.kind not in "biuf":
+        raise SimulationInputError(f"input {node.name!r}: dtype {x.dtype} is not numeric")
+    if x.ndim not in (len(shape) + 1, len(shape) + 2) or x.shape[x.ndim - len(shape):] != shape:
+        raise SimulationInputError(f"input {node.name!r}: expected an array shaped {accepted}, "
+                                   f"got {list(x.shape)}")
+    if x.ndim == len(shape) + 2 and x.shape[0] != timesteps:
+        raise SimulationInputError(f"input {node.name!r}: has {x.shape[0]} time steps but "
+                                   f"timesteps={timesteps}")
+    if not np.all(np.isfinite(x)):
+        raise SimulationInputError(f"input {node.name!r}: contains NaN or infinite values")
+    return x

@@ -1,29 +1,43 @@
 """Lava processes for what Lava's stock processes cannot express exactly.
 
-`SnncNeuron` has Lava LIF's variables and a few more, and its fixed_pt model builds on
-Lava's own fixed-point LIF model (`AbstractPyLifModelFixed`, the base of its bit-accurate
-`PyLifModelBitAcc`): the decay, the 24-bit wrap of u, the clip of v and the bias
-mantissa and exponent are Lava's code; the threshold test restates Lava's two lines. It
-adds what the reference simulator's hardware timing defines and stock LIF lacks:
+`SnncNeuron` runs every neuron kind of the IR, at either precision; it adds what the reference
+simulator's hardware timing defines and stock LIF lacks:
 
-- a layer starts at its first valid step (`start`): before it, no update, so no bias;
-- samples run back to back, each in a period of `period` steps; from step `end` of a period
-  the neuron is silent and its state returns to zero (the synapse buffers drain meanwhile);
-- the soft reset (subtract `reset_sub`), the fixed-point CLIF (snnc/ir/fixed.py), and the
-  non-spiking readout;
+- a layer starts at its first valid step (`first_step`): before it, no update, so no bias;
+- samples run back to back, each in a period of `sample_steps` steps; from step `stop_step`
+  of a period the neuron is silent and its state returns to rest (the synapse buffers drain
+  meanwhile);
+- the soft reset, the CLIF, and the non-spiking readout;
 - a record of every step's spikes (or readout v) read once at the end: Lava's Monitor costs
   about 65 us per value. (Var names must not shadow the model's own attributes: `log` is
   its logger and `start` its run-loop method; either breaks the runtime silently.)
 
-`GradedSource` replays precomputed integer input frames (graded spikes).
+Its Vars depend on the precision (`FixedParams` or `FloatParams`): Lava builds a model only
+when it declares a type for every Var of the process, and every Var it declares must exist.
+
+- fixed_pt (`PySnncNeuronFixed`): Lava LIF's variables under the same names, so Lava's own
+  fixed-point LIF code (`AbstractPyLifModelFixed`, the base of its bit-accurate
+  `PyLifModelBitAcc`) does the decay, the 24-bit wrap of u, the clip of v and the bias
+  mantissa and exponent; the threshold test restates Lava's two lines; the soft reset and
+  the fixed-point CLIF are snnc/ir/fixed.py's equations.
+- floating_pt (`PySnncNeuronFloat`): the float LIF, CLIF and Readout of snnc/ir/neuron.py,
+  written as backends/refsim/float_ops.py computes them (same operations in the same order,
+  float64), so equal inputs give equal bits.
+
+`GradedSource` replays precomputed input frames (graded spikes): integer payloads at
+fixed_pt, the float frames themselves at floating_pt.
+
+(No `from __future__ import annotations` here: Lava's model search executes every module
+of this folder again under its bare name, and a dataclass with string annotations fails
+to import outside `sys.modules`.)
 """
 
-from __future__ import annotations
+from dataclasses import dataclass, field
 
 import numpy as np
 from lava.magma.core.decorator import implements, requires, tag
 from lava.magma.core.model.py.model import PyLoihiProcessModel
-from lava.magma.core.model.py.ports import PyOutPort
+from lava.magma.core.model.py.ports import PyInPort, PyOutPort
 from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
@@ -36,7 +50,7 @@ KINDS = {"hard": 0, "soft": 1, "clif": 2, "readout": 3}
 
 
 class GradedSource(AbstractProcess):
-    """Sends frames[t] at step t+1 (Lava counts from 1): integer payloads, one per pixel."""
+    """Sends frames[t] at step t+1 (Lava counts from 1): one payload per pixel."""
 
     def __init__(self, frames: np.ndarray, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -55,46 +69,119 @@ class PyGradedSource(PyLoihiProcessModel):
         self.s_out.send(self.frames[self.time_step - 1])
 
 
+@implements(proc=GradedSource, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyGradedSourceFloat(PyLoihiProcessModel):
+    frames: np.ndarray = LavaPyType(np.ndarray, float)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+
+    def run_spk(self) -> None:
+        self.s_out.send(self.frames[self.time_step - 1])
+
+
+@dataclass(frozen=True)
+class FixedParams:
+    """Integer parameters (snnc/ir/fixed.py); bias_mant and bias_exp one per neuron."""
+
+    du: int
+    dv: int
+    vth: int
+    bias_mant: np.ndarray
+    bias_exp: np.ndarray
+    reset_sub: int = 0
+    sig_lut: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    sig_mult: int = 0
+    sig_shift: int = 1
+    reset_lut: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    m_shift: int = 0
+
+
+@dataclass(frozen=True)
+class FloatParams:
+    """Float parameters (snnc/ir/neuron.py). threshold and bias are one per neuron; bias is
+    the sum of the biases of the synapses feeding the layer (Lava's Dense has none)."""
+
+    threshold: np.ndarray
+    bias: np.ndarray
+    decay: float
+    gain: float = 1.0
+    v_reset: float = 0.0
+    tau: float = 2.0
+    strict: bool = False  # fires on '>' (True) or '>=' (False)
+
+
 class SnncNeuron(AbstractProcess):
-    """Lava LIF's variables (same names, so Lava's fixed-point LIF code runs on them) plus the
-    gating, reset kind, CLIF tables and step log (see module). Not a subclass of Lava's LIF
-    process: that would let Lava pick a stock LIF model without these variables."""
+    """A layer of neurons of one kind ('hard', 'soft', 'clif', 'readout') with the sample
+    gating and step record of the module docstring. Not a subclass of Lava's LIF process:
+    that would let Lava pick a stock LIF model without these variables."""
 
     def __init__(self, *, shape: tuple[int, ...], steps: int, kind: str, start: int, end: int,
-                 period: int, du: int, dv: int, vth: int, bias_mant: np.ndarray,
-                 bias_exp: np.ndarray, reset_sub: int = 0, clif: dict | None = None) -> None:
+                 period: int, params: FixedParams | FloatParams) -> None:
         super().__init__(shape=shape)
         self.a_in = InPort(shape=shape)
         self.s_out = OutPort(shape=shape)
-        self.u = Var(shape=shape, init=0)
-        self.v = Var(shape=shape, init=0)
-        self.du = Var(shape=(1,), init=du)
-        self.dv = Var(shape=(1,), init=dv)
-        self.bias_mant = Var(shape=shape, init=bias_mant)
-        self.bias_exp = Var(shape=shape, init=bias_exp)
-        self.vth = Var(shape=(1,), init=vth)
-        clif = clif or {}
         self.kind = Var(shape=(1,), init=KINDS[kind])
         self.first_step = Var(shape=(1,), init=start)
         self.stop_step = Var(shape=(1,), init=end)
         self.sample_steps = Var(shape=(1,), init=period)
-        self.reset_sub = Var(shape=(1,), init=reset_sub)
+        self.record = Var(shape=(steps,) + tuple(shape), init=0)
         self.m = Var(shape=shape, init=0)
-        self.sig_lut = Var(shape=(len(clif.get("sig_lut", [0])),),
-                           init=np.asarray(clif.get("sig_lut", [0])))
-        self.sig_mult = Var(shape=(1,), init=int(clif.get("sig_mult", 0)))
-        self.sig_shift = Var(shape=(1,), init=int(clif.get("sig_shift", 1)))
-        self.reset_lut = Var(shape=(len(clif.get("reset_lut", [0])),),
-                             init=np.asarray(clif.get("reset_lut", [0])))
-        self.m_shift = Var(shape=(1,), init=int(clif.get("m_shift", 0)))
-        self.record = Var(shape=(steps,) + tuple(shape), init=np.zeros((steps,) + tuple(shape),
-                                                                       np.int64))
+        if isinstance(params, FixedParams):
+            self._fixed_vars(shape, params)
+        else:
+            self._float_vars(shape, params)
+
+    def _fixed_vars(self, shape: tuple[int, ...], p: FixedParams) -> None:
+        self.u = Var(shape=shape, init=0)
+        self.v = Var(shape=shape, init=0)
+        self.du = Var(shape=(1,), init=p.du)
+        self.dv = Var(shape=(1,), init=p.dv)
+        self.bias_mant = Var(shape=shape, init=p.bias_mant)
+        self.bias_exp = Var(shape=shape, init=p.bias_exp)
+        self.vth = Var(shape=(1,), init=p.vth)
+        self.reset_sub = Var(shape=(1,), init=p.reset_sub)
+        self.sig_lut = Var(shape=p.sig_lut.shape, init=p.sig_lut)
+        self.sig_mult = Var(shape=(1,), init=p.sig_mult)
+        self.sig_shift = Var(shape=(1,), init=p.sig_shift)
+        self.reset_lut = Var(shape=p.reset_lut.shape, init=p.reset_lut)
+        self.m_shift = Var(shape=(1,), init=p.m_shift)
+
+    def _float_vars(self, shape: tuple[int, ...], p: FloatParams) -> None:
+        self.v = Var(shape=shape, init=p.v_reset)  # v starts at rest: v_reset (0 when soft)
+        self.threshold = Var(shape=shape, init=p.threshold)
+        self.bias = Var(shape=shape, init=p.bias)
+        self.decay = Var(shape=(1,), init=p.decay)
+        self.gain = Var(shape=(1,), init=p.gain)
+        self.v_reset = Var(shape=(1,), init=p.v_reset)
+        self.tau = Var(shape=(1,), init=p.tau)
+        self.strict = Var(shape=(1,), init=int(p.strict))
+
+
+class _SampleGate:
+    """The timing both models share: which steps update, and the return to rest."""
+
+    kind: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=8)
+    first_step: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=32)
+    stop_step: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=32)
+    sample_steps: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=32)
+
+    def live(self) -> bool:
+        """Whether this step updates the layer. From `stop_step` to the end of the sample's
+        period it does not, and its state returns to rest for the next sample."""
+        local = (self.time_step - 1) % int(self.sample_steps[0])
+        if local >= int(self.stop_step[0]):
+            self.rest()
+        return int(self.first_step[0]) <= local < int(self.stop_step[0])
+
+    def rest(self) -> None:
+        raise NotImplementedError
 
 
 @implements(proc=SnncNeuron, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("fixed_pt")
-class PySnncNeuronFixed(AbstractPyLifModelFixed):
+class PySnncNeuronFixed(_SampleGate, AbstractPyLifModelFixed):
     """Lava's bit-accurate LIF dynamics (AbstractPyLifModelFixed: the same base, decay, wrap,
     clip and bias code as its PyLifModelBitAcc), gated per sample, with soft reset, CLIF and
     readout kinds."""
@@ -102,10 +189,6 @@ class PySnncNeuronFixed(AbstractPyLifModelFixed):
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     vth: int = LavaPyType(int, np.int32, precision=17)
 
-    kind: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=8)
-    first_step: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=32)
-    stop_step: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=32)
-    sample_steps: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=32)
     reset_sub: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
     m: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
     sig_lut: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=16)
@@ -115,17 +198,17 @@ class PySnncNeuronFixed(AbstractPyLifModelFixed):
     m_shift: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=8)
     record: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
 
+    def rest(self) -> None:
+        self.u[:] = 0
+        self.v[:] = 0
+        self.m[:] = 0
+
     def run_spk(self) -> None:
         a_in = self.a_in.recv()
-        local = (self.time_step - 1) % int(self.sample_steps[0])
-        kind = int(self.kind[0])
-        if not int(self.first_step[0]) <= local < int(self.stop_step[0]):
-            if local >= int(self.stop_step[0]):  # between samples: back to the initial state
-                self.u[:] = 0
-                self.v[:] = 0
-                self.m[:] = 0
+        if not self.live():
             self.s_out.send(np.zeros(self.v.shape))
             return
+        kind = int(self.kind[0])
         self.scale_bias()
         if not self.isthrscaled:
             self.scale_threshold()
@@ -162,3 +245,68 @@ class PySnncNeuronFixed(AbstractPyLifModelFixed):
         j = np.minimum(self.m >> int(self.m_shift[0]), len(self.reset_lut) - 1)
         limit = (1 << 23) - 1
         self.v[:] = np.clip(h - s * (int(self.reset_sub[0]) + self.reset_lut[j]), -limit, limit)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-z)), as the reference simulator writes it (float_ops._sigmoid)."""
+    with np.errstate(over="ignore"):  # exp(-z) -> inf for very negative z: sigmoid is 0 there
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+@implements(proc=SnncNeuron, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PySnncNeuronFloat(_SampleGate, PyLoihiProcessModel):
+    """The float neurons, operation for operation as backends/refsim/float_ops.py (its
+    `_lif`, `_clif`, `_readout`), in float64. The layer's input is Lava's sum of its synapses
+    plus their biases."""
+
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    v: np.ndarray = LavaPyType(np.ndarray, float)
+    m: np.ndarray = LavaPyType(np.ndarray, float)
+    threshold: np.ndarray = LavaPyType(np.ndarray, float)
+    bias: np.ndarray = LavaPyType(np.ndarray, float)
+    decay: np.ndarray = LavaPyType(np.ndarray, float)
+    gain: np.ndarray = LavaPyType(np.ndarray, float)
+    v_reset: np.ndarray = LavaPyType(np.ndarray, float)
+    tau: np.ndarray = LavaPyType(np.ndarray, float)
+    strict: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=1)
+    record: np.ndarray = LavaPyType(np.ndarray, float)
+
+    def rest(self) -> None:
+        self.v[:] = float(self.v_reset[0])
+        self.m[:] = 0.0
+
+    def run_spk(self) -> None:
+        a_in = self.a_in.recv()
+        if not self.live():
+            self.s_out.send(np.zeros(self.v.shape))
+            return
+        x = a_in + self.bias
+        kind = int(self.kind[0])
+        if kind == KINDS["readout"]:
+            self.v[:] = float(self.decay[0]) * self.v + x
+            self.record[self.time_step - 1] = self.v
+            self.s_out.send(np.zeros(self.v.shape))
+            return
+        spikes = self._clif(x) if kind == KINDS["clif"] else self._lif(x, kind)
+        self.record[self.time_step - 1] = spikes
+        self.s_out.send(spikes)
+
+    def _fires(self, h: np.ndarray) -> np.ndarray:
+        return h > self.threshold if int(self.strict[0]) else h >= self.threshold
+
+    def _lif(self, x: np.ndarray, kind: int) -> np.ndarray:
+        rest, th = float(self.v_reset[0]), self.threshold
+        h = rest + float(self.decay[0]) * (self.v - rest) + float(self.gain[0]) * x
+        s = self._fires(h)
+        self.v[:] = np.where(s, rest, h) if kind == KINDS["hard"] else h - s * th
+        return s.astype(float)
+
+    def _clif(self, x: np.ndarray) -> np.ndarray:
+        h = float(self.decay[0]) * self.v + x
+        s = self._fires(h).astype(np.float64)
+        self.m[:] = self.m * sigmoid(h / float(self.tau[0])) + s
+        self.v[:] = h - s * (self.threshold + sigmoid(self.m))
+        return s

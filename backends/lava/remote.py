@@ -29,10 +29,19 @@ def default_lava_python() -> Path:
     return ROOT / ".venv-lava" / "bin" / "python"
 
 
+PRECISIONS = ("fixed", "float")
+
+
 def run_lava(artifact: str | os.PathLike, x: np.ndarray, timesteps: int, *,
-             python: str | os.PathLike | None = None, timeout: float = 600.0
-             ) -> dict[str, np.ndarray]:
-    """Per-step records of every neuron layer (`[T + latency, batch, ...]`) from Lava."""
+             python: str | os.PathLike | None = None, timeout: float = 600.0,
+             precision: str = "fixed") -> dict[str, np.ndarray]:
+    """Per-step records of every neuron layer (`[T + latency, batch, ...]`) from Lava.
+
+    precision "fixed" runs the artifact's graph on Lava fixed_pt; "float" runs its float
+    reference graph (the graph itself for a float target) on Lava floating_pt."""
+    if precision not in PRECISIONS:
+        raise LavaRunError(f"precision must be one of {', '.join(PRECISIONS)}, "
+                           f"got {precision!r}")
     python = Path(python) if python else default_lava_python()
     if not python.exists():
         raise LavaRunError(f"Lava interpreter not found at {python}; create it with `make "
@@ -41,7 +50,8 @@ def run_lava(artifact: str | os.PathLike, x: np.ndarray, timesteps: int, *,
         inputs, output = Path(tmp) / "x.npy", Path(tmp) / "out.npz"
         np.save(inputs, np.asarray(x))
         cmd = [str(python), "-m", "snnc.backends.lava.run", str(artifact), "--input", str(inputs),
-               "--timesteps", str(timesteps), "--output", str(output)]
+               "--timesteps", str(timesteps), "--output", str(output),
+               "--precision", precision]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 start_new_session=True)
         try:

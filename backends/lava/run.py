@@ -1,6 +1,11 @@
-"""Run an artifact on Lava fixed_pt: the Lava environment's side of the subprocess runner.
+"""Run an artifact on Lava: the Lava environment's side of the subprocess runner.
 
     python -m snnc.backends.lava.run MODEL.snnc --input X.npy --timesteps T --output OUT.npz
+                                     [--precision fixed|float]
+
+`--precision fixed` (the default) runs the artifact's fixed-point graph on Lava fixed_pt;
+`float` runs its float reference graph (the graph itself for a float target) on Lava
+floating_pt, with the same hardware timing.
 
 (Not `__main__.py`: Lava imports every module in a Process's folder while it looks for
 ProcessModels, and a `__main__.py` imported that way runs as a script.)
@@ -19,8 +24,25 @@ from pathlib import Path
 
 import numpy as np
 
-from snnc.artifact import read_artifact
+from snnc.artifact import Artifact, read_artifact
 from snnc.errors import SnncError
+from snnc.ir import FxInput, Graph
+
+
+def graph_for(art: Artifact, precision: str) -> Graph:
+    """The graph a run of this precision executes."""
+    quantized = any(isinstance(n, FxInput) for n in art.graph)
+    if precision == "fixed":
+        if not quantized:
+            raise SnncError("the artifact holds a float graph (target "
+                            f"{art.target!r}); run it with --precision float")
+        return art.graph
+    if not quantized:
+        return art.graph
+    if art.reference is None:
+        raise SnncError("the artifact has no float reference graph; run it with "
+                        "--precision fixed")
+    return art.reference
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,13 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", required=True)
     parser.add_argument("--timesteps", type=int, required=True)
     parser.add_argument("--output", required=True)
+    parser.add_argument("--precision", choices=("fixed", "float"), default="fixed")
     args = parser.parse_args(argv)
     try:
-        from snnc.backends.lava.lower import run_fixed
+        from snnc.backends.lava.lower import run_fixed, run_float
 
         art = read_artifact(args.artifact)
+        graph = graph_for(art, args.precision)
         x = np.load(args.input, allow_pickle=False)
-        records = run_fixed(art.graph, x, args.timesteps)
+        run = run_fixed if args.precision == "fixed" else run_float
+        records = run(graph, x, args.timesteps)
         out = Path(args.output)
         fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".npz")
         with os.fdopen(fd, "wb") as f:
