@@ -231,11 +231,15 @@ def per_neuron(value, shape: tuple[int, ...], dtype) -> np.ndarray:
     return np.broadcast_to(per_channel, shape).reshape(-1).copy()
 
 
-def _neuron(node: Neuron, build: Build, kind: str, params: FixedParams | FloatParams) -> list:
+def _check_synaptic_input(node: Neuron, build: Build) -> None:
     src = build.graph[node.inputs[0]]
     if not (is_synapse(src) or isinstance(src, Add)):
         raise LavaBuildError(f"layer {node.name!r} ({node.op}) reads {src.name!r} ({src.op}); "
                              "on Lava a neuron reads synapses (Conv2d, Dense) or their Add")
+
+
+def _neuron(node: Neuron, build: Build, kind: str, params: FixedParams | FloatParams) -> list:
+    src = build.graph[node.inputs[0]]
     plan = build.plan
     proc = SnncNeuron(shape=(int(np.prod(node.type.shape)),), steps=plan.steps, kind=kind,
                       start=plan.depth[node.name], end=plan.timesteps + plan.latency,
@@ -248,6 +252,7 @@ def _neuron(node: Neuron, build: Build, kind: str, params: FixedParams | FloatPa
 
 @lowering(FxLIF, FxCLIF, FxReadout)
 def _fixed_neuron(node: FxLIF | FxCLIF | FxReadout, build: Build) -> list:
+    _check_synaptic_input(node, build)
     shape = node.type.shape
     common = {"dv": int(node.dv), "bias_mant": per_neuron(node.bias_mant, shape, np.int32),
               "bias_exp": np.full(int(np.prod(shape)), node.bias_exp, np.int32)}
@@ -276,6 +281,7 @@ def synapse_bias(node: Neuron, build: Build) -> np.ndarray:
 
 @lowering(LIF, CLIF, Readout)
 def _float_neuron(node: LIF | CLIF | Readout, build: Build) -> list:
+    _check_synaptic_input(node, build)
     shape = node.type.shape
     bias = synapse_bias(node, build)
     if isinstance(node, Readout):

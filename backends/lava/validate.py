@@ -10,8 +10,8 @@ and accepted range:
 - Dense (`PyDenseModelBitAcc`): weights clipped to 8 bits by `clip_weights`, then for mixed
   signs the LSB dropped by `truncate_weights` (`num_weight_bits=8`), with the sign mode taken
   from the weights (`determine_sign_mode`): only [0, 255], [-255, 0] or even values in
-  [-256, 254] pass unchanged; weight_exp is a Python int (a float breaks `np.left_shift` in
-  the worker), in the chip's range (targets.LOIHI2).
+  [-256, 254] pass unchanged; weight_exp is an integer (a float breaks `np.left_shift` in
+  the worker), in the chip's range (targets.LOIHI2; Lava's Python model takes any).
 - LIF (`AbstractPyLifModelFixed`, `PyLifModelBitAcc`): du, dv 12-bit unsigned; vth 17-bit
   unsigned; bias_mant 13-bit signed; bias_exp 3-bit unsigned; u and v 24-bit, so reset_sub
   and the CLIF reset table fit in 23 bits.
@@ -67,7 +67,7 @@ def validate_for_lava(graph: Graph) -> None:
                              problems)
 
 
-def _integer(node: Node, field: str, lo: int, hi: int) -> list[str]:
+def _integer(node: Node, field: str, lo: int, hi: int, where: str = "Lava's range") -> list[str]:
     """An integer scalar (Python or numpy, not bool) or an integer array, within [lo, hi]."""
     value = getattr(node, field)
     if isinstance(value, np.ndarray):
@@ -77,13 +77,13 @@ def _integer(node: Node, field: str, lo: int, hi: int) -> list[str]:
             return [f"{field} is an empty array; expected integers in [{lo}, {hi}]"]
         vmin, vmax = int(value.min()), int(value.max())
         if vmin < lo or vmax > hi:
-            return [f"{field} = array in [{vmin}, {vmax}] is outside Lava's range [{lo}, {hi}]"]
+            return [f"{field} = array in [{vmin}, {vmax}] is outside {where} [{lo}, {hi}]"]
         return []
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         return [f"{field} = {value!r} ({type(value).__name__}) is not an integer; expected "
                 f"an integer in [{lo}, {hi}]"]
     if not lo <= value <= hi:
-        return [f"{field} = {value!r} is outside Lava's range [{lo}, {hi}]"]
+        return [f"{field} = {value!r} is outside {where} [{lo}, {hi}]"]
     return []
 
 
@@ -105,7 +105,8 @@ def _weights(node: Node) -> list[str]:
     if node.bias is not None:
         problems.append("bias is set; fixed-point synapses carry no bias (it lives in the "
                         "neuron's bias_mant)")
-    return problems + _integer(node, "weight_exp", *WEIGHT_EXP)
+    # Lava's Python model shifts by any integer; the chip's exponent field is narrower.
+    return problems + _integer(node, "weight_exp", *WEIGHT_EXP, where="the Loihi 2 range")
 
 
 def _neuron(node: Node) -> list[str]:

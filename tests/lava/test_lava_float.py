@@ -20,10 +20,11 @@ in their last bits. Two kinds of test, then:
 import numpy as np
 import pytest
 
-from snnc.backends.lava import lower
+from snnc.artifact import Artifact, write_artifact
+from snnc.backends.lava import lower, run
 from snnc.ir import CLIF, LIF, Conv2d, Dense, Graph, Readout
 from snnc.pass_runner import compile_graph
-from snnc.targets import FLOAT
+from snnc.targets import FLOAT, LOIHI2
 
 pytestmark = pytest.mark.timeout(300)  # a Lava run that breaks inside a worker can hang
 T = 3
@@ -119,3 +120,36 @@ def test_a_corrupted_float_lowering_is_detected(monkeypatch, residual_graph, har
     monkeypatch.setattr(lower, "synapse_bias", off)
     bad = mismatches(lower.run_float(graph, x, T), hardware_record(graph, x, T))
     assert bad["sn_a"] == 0 and bad["sn_b"] > 0
+
+
+@pytest.mark.parametrize("precision", ["fixed", "float"])
+def test_the_runner_script_runs_either_graph_of_an_artifact(precision, tmp_path, residual_graph,
+                                                             hardware_record):
+    rng = np.random.default_rng(7)
+    compiled = compile_graph(on_grid(residual_graph(rng, True, fc_bias=True)), LOIHI2,
+                             timesteps=T)
+    path = write_artifact(Artifact(compiled.graph, reference=compiled.reference,
+                                   target="loihi2", meta={"timesteps": T}), tmp_path / "m.snnc")
+    x = rng.integers(0, 256, (4, 3, 5, 5)) / 256.0
+    np.save(tmp_path / "x.npy", x)
+    argv = [str(path), "--input", str(tmp_path / "x.npy"), "--timesteps", str(T),
+            "--output", str(tmp_path / "out.npz"), "--precision", precision]
+    assert run.main(argv) == 0
+    graph = compiled.graph if precision == "fixed" else compiled.reference
+    expected = hardware_record(graph, x, T)
+    with np.load(tmp_path / "out.npz") as got:
+        assert set(got.files) == set(expected)
+        assert mismatches(got, expected) == dict.fromkeys(expected, 0)
+
+
+def test_the_runner_script_says_when_a_float_artifact_has_no_fixed_graph(tmp_path, capsys,
+                                                                          residual_graph):
+    graph = folded(residual_graph(np.random.default_rng(0)))
+    path = write_artifact(Artifact(graph, target="float"), tmp_path / "f.snnc")
+    np.save(tmp_path / "x.npy", np.zeros((1, 3, 5, 5)))
+    argv = [str(path), "--input", str(tmp_path / "x.npy"), "--timesteps", str(T),
+            "--output", str(tmp_path / "out.npz")]
+    assert run.main(argv) == 1
+    assert capsys.readouterr().err.strip() == (
+        "snnc: error: the artifact holds a float graph (target 'float'); run it with "
+        "--precision float")
