@@ -5,8 +5,9 @@ Timing is the reference simulator's hardware timing (backends/refsim/timing.py):
 synapse is one Lava Dense (a Conv2d expanded to its dense matrix on the flattened (C, H, W)
 order; Lava's Conv process ignores weight_exp and mis-sizes its first buffer), a shortcut
 that must wait is a DelayDense, and an Add is the summing of several Dense into one neuron
-port. Samples run back to back, one period each: T + latency steps, then `1 + max delay`
-silent steps in which every synapse buffer drains and every neuron returns to rest.
+port. Samples run back to back, one period each: T + latency steps, then silent steps in
+which every synapse buffer drains and every neuron returns to rest (`1 + max delay` of them
+unless stock LIF layers feed each other, see `period`).
 
 Each node type has a lowering, registered with `@lowering(NodeType, ...)`: it builds the
 node's Lava processes, connects them to its inputs' ports and returns the OutPorts that carry
@@ -21,18 +22,22 @@ of its threshold. Everything after the synaptic sum is the reference's arithmeti
 order (processes.PySnncNeuronFloat): when the sums are exact (weights, biases and inputs on a
 binary grid coarse enough) the two agree bit for bit.
 
-Stock Lava processes. Dense and DelayDense are Lava's own. Neurons are SnncNeuron, even the
-FxLIF that Lava's stock `LIF` (PyLifModelBitAcc) computes identically within a sample (hard
-reset to 0, one vth): samples run back to back in one Lava run, and stock LIF has no way to
-return to zero between them. During the silent steps its u and v only decay toward zero
-(by floor((4096 - dv) / 4096) per step, never with dv = 0, about 24 steps from 2^23 with
-dv = 2048), and it keeps integrating whatever arrives after its window (the synapses'
-last products, the spikes of upstream layers that are themselves stock LIF), so the next
-sample would start from a state the reference does not have. Making it exact would need a
-flush several times longer than the sample for common decays, and would never work for an IF
-layer (dv = 0); Lava's stock `LIFReset` resets on a fixed interval but, before the reset,
-still fires on those late inputs into downstream layers. SnncNeuron's fixed_pt model runs
-Lava's own LIF code (AbstractPyLifModelFixed) for the dynamics instead.
+Stock Lava processes. Dense and DelayDense are Lava's own, and so is the neuron of an FxLIF
+that Lava's stock LIF computes exactly (`stock_lif`: hard reset to 0, one vth, du = 4095, no
+bias): Lava's `LIFReset` (the stock LIF with its state zeroed every `reset_interval` steps;
+model PyLifResetModelBitAcc, the same equations as PyLifModelBitAcc), its spikes kept by a
+StepRecorder. Plain `LIF` cannot be exact here: samples run back to back in one Lava run,
+and a stock LIF never returns to zero between them (v only decays, by (4096 - dv) / 4096 a
+step, never for dv = 0), while LIFReset zeroes u and v at the first step of each period.
+Without bias, a layer whose inputs are still zero needs no gating before its first valid
+step. What LIFReset lacks is SnncNeuron's silence after the window: it keeps integrating the
+products that arrive after it and fires on them, so a stock layer feeding another extends
+the silent steps until those late spikes have drained (`period`); without current memory
+(du = 4095) it fires only at steps where input arrives, which bounds them. Measured on a
+residual graph with two such layers, 20 samples: plain LIF, 39 spike and 40 readout
+mismatches; LIFReset with the SnncNeuron-only silent steps, 464 and 16; as here, 0. Soft reset,
+CLIF, readouts, biased layers and float graphs stay on SnncNeuron (Lava's float LIF
+computes v * (1 - dv) + u + bias, another association of the sums than the reference's).
 
 (No `from __future__ import annotations` here: Lava's model search executes every module
 of this folder again under its bare name, and a dataclass with string annotations fails
@@ -47,8 +52,15 @@ import numpy as np
 from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.dense import process as lava_dense
+from lava.proc.lif.process import LIFReset
 
-from snnc.backends.lava.processes import FixedParams, FloatParams, GradedSource, SnncNeuron
+from snnc.backends.lava.processes import (
+    FixedParams,
+    FloatParams,
+    GradedSource,
+    SnncNeuron,
+    StepRecorder,
+)
 from snnc.backends.lava.validate import LavaBuildError, validate_for_lava
 from snnc.backends.refsim.timing import is_synapse, schedule
 from snnc.errors import SimulationInputError, UnsupportedNodeError
@@ -101,7 +113,8 @@ class Build:
     plan: Plan
     x: np.ndarray
     ports: dict[str, list] = field(default_factory=dict)  # node -> OutPorts carrying its value
-    neurons: dict[str, SnncNeuron] = field(default_factory=dict)  # layers whose record is read
+    #: neuron name -> the process whose `record` holds its steps (SnncNeuron or StepRecorder)
+    neurons: dict[str, SnncNeuron | StepRecorder] = field(default_factory=dict)
     consumers: dict[str, list[str]] = field(default_factory=dict)
 
     def delay_after(self, node: Node) -> int:
@@ -256,6 +269,8 @@ def _fixed_neuron(node: FxLIF | FxCLIF | FxReadout, build: Build) -> list:
     shape = node.type.shape
     common = {"dv": int(node.dv), "bias_mant": per_neuron(node.bias_mant, shape, np.int32),
               "bias_exp": np.full(int(np.prod(shape)), node.bias_exp, np.int32)}
+    if isinstance(node, FxLIF) and stock_lif(node):
+        return _stock_lif(node, build)
     if isinstance(node, FxLIF):
         params = FixedParams(du=int(node.du), vth=int(node.vth), reset_sub=int(node.reset_sub),
                              **common)
@@ -267,6 +282,28 @@ def _fixed_neuron(node: FxLIF | FxCLIF | FxReadout, build: Build) -> list:
                              **tables, **common)
         return _neuron(node, build, "clif", params)
     return _neuron(node, build, "readout", FixedParams(du=4095, vth=(1 << 17) - 1, **common))
+
+
+def stock_lif(node: Node) -> bool:
+    """Whether Lava's stock LIF (as LIFReset) runs this layer exactly: an FxLIF with hard reset
+    to 0, no current memory (du = 4095: it fires only at steps with input) and no bias (no
+    need to hold a bias off before the layer's first valid step). See the module docstring."""
+    return (isinstance(node, FxLIF) and node.reset == "hard" and node.du == 4095
+            and not np.any(node.bias_mant))
+
+
+def _stock_lif(node: FxLIF, build: Build) -> list:
+    """Lava's LIFReset, reset at the first step of every sample's period, its spikes kept by a
+    StepRecorder on its s_out."""
+    shape = (int(np.prod(node.type.shape)),)
+    lif = LIFReset(shape=shape, du=4095, dv=int(node.dv), vth=int(node.vth), bias_mant=0,
+                   bias_exp=0, reset_interval=build.plan.period, reset_offset=1)
+    recorder = StepRecorder(shape=shape, steps=build.plan.steps)
+    lif.s_out.connect(recorder.a_in)
+    for port in build.ports[node.inputs[0]]:
+        port.connect(lif.a_in)
+    build.neurons[node.name] = recorder
+    return [lif.s_out]
 
 
 def synapse_bias(node: Neuron, build: Build) -> np.ndarray:
@@ -308,8 +345,32 @@ def check_supported(graph: Graph) -> None:
 
 def make_plan(graph: Graph, timesteps: int, samples: int) -> Plan:
     s = schedule(graph)
-    flush = 1 + max(s.delays.values(), default=0)
-    return Plan(timesteps, s.latency, timesteps + s.latency + flush, samples, s.depth, s.delays)
+    window = timesteps + s.latency
+    return Plan(timesteps, s.latency, period(graph, s.delays, window), samples, s.depth,
+                s.delays)
+
+
+def period(graph: Graph, delays: dict[tuple[str, str], int], window: int) -> int:
+    """Steps per sample: the window, then silent steps until no value sent for this sample
+    can still reach a neuron. `late[n]` is the last step (counted from the sample's first)
+    at which n's value can be nonzero: the input and SnncNeuron layers stop at the window's
+    end; a synapse delivers one step (plus its delay) after its source; a stock LIF fires at
+    most at the last step its input arrives (du = 4095). The next sample starts after every
+    neuron's input has drained: with SnncNeuron layers only, window + 1 + max delay."""
+    late: dict[str, int] = {}
+    readers = graph.consumers()
+    for name, node in graph.nodes.items():
+        if is_synapse(node):
+            extra = max((delays.get((name, c), 0) for c in readers[name]), default=0)
+            late[name] = late[node.inputs[0]] + 1 + extra
+        elif isinstance(node, Add):
+            late[name] = max(late[i] for i in node.inputs)
+        elif stock_lif(node):
+            late[name] = late[node.inputs[0]]
+        else:
+            late[name] = window - 1
+    inputs = [late[n.inputs[0]] for n in graph if isinstance(n, Neuron)]
+    return 1 + max(inputs, default=window - 1)
 
 
 def run_fixed(graph: Graph, x: np.ndarray, timesteps: int) -> dict[str, np.ndarray]:

@@ -25,7 +25,8 @@ when it declares a type for every Var of the process, and every Var it declares 
   float64), so equal inputs give equal bits.
 
 `GradedSource` replays precomputed input frames (graded spikes): integer payloads at
-fixed_pt, the float frames themselves at floating_pt.
+fixed_pt, the float frames themselves at floating_pt. `StepRecorder` records the spikes of a
+layer that runs on Lava's stock LIF.
 
 (No `from __future__ import annotations` here: Lava's model search executes every module
 of this folder again under its bare name, and a dataclass with string annotations fails
@@ -78,6 +79,27 @@ class PyGradedSourceFloat(PyLoihiProcessModel):
 
     def run_spk(self) -> None:
         self.s_out.send(self.frames[self.time_step - 1])
+
+
+class StepRecorder(AbstractProcess):
+    """Keeps what arrives at its port at every step in `record` ([steps, n]), read once at the
+    end: the spike record of a stock Lava process (its s_out connected here, no delay)."""
+
+    def __init__(self, *, shape: tuple[int, ...], steps: int) -> None:
+        super().__init__(shape=shape)
+        self.a_in = InPort(shape=shape)
+        self.record = Var(shape=(steps,) + tuple(shape), init=0)
+
+
+@implements(proc=StepRecorder, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyStepRecorder(PyLoihiProcessModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    record: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
+
+    def run_spk(self) -> None:
+        self.record[self.time_step - 1] = self.a_in.recv()
 
 
 @dataclass(frozen=True)
