@@ -35,6 +35,7 @@ from snnc.golden import Comparison, compare, golden_expected, result_values
 from snnc.ir import Graph, Neuron
 
 SCHEMA = "snnc.check/1"
+FLOAT_RTOL = 1e-9  # Lava floating_pt readout v against the float reference (see _lava_float)
 
 
 class CheckDataError(SnncError):
@@ -230,6 +231,9 @@ def run_check(artifact: Artifact, path: str, data: CheckData, *, backend: Backen
         report.accuracy["backend"] = _accuracy_of(graph, windows(graph, records, timesteps),
                                                    sub.y)
         report.accuracy["backend_samples"] = n_backend
+        # The same samples on the reference simulator: what the backend's figure compares to.
+        report.accuracy["fixed_on_backend_samples"] = float(
+            (predictions(graph, fixed)[:n_backend] == sub.y).mean())
     if backend.name == "lava":
         _lava_float(report, artifact, sub, timesteps, backend, tick)
     _golden(report, artifact, timesteps, backend, tick)
@@ -422,8 +426,11 @@ def _lava_float(report: CheckReport, artifact: Artifact, data: CheckData, timest
     expected, depth = _reference_record(ref_graph, data.x, timesteps)
     got = backend.run("float", data.x, timesteps)
     tick("Lava floating_pt", data.samples)
-    cmp = compare(got, expected, reference="float reference graph, hardware timing",
-                  order=list(ref_graph.nodes), step_offset=depth)
+    # Spikes must be identical; a readout's float v may differ in its last bits, since Lava
+    # sums a dense matrix product where the reference simulator sums convolution taps.
+    cmp = compare(got, expected, reference="float reference graph, hardware timing (readout "
+                  f"v to a relative {FLOAT_RTOL:g})", order=list(ref_graph.nodes),
+                  step_offset=depth, rtol=FLOAT_RTOL)
     report.float_equivalence = cmp
     limit = report.thresholds.max_float_mismatches
     report.rungs.append(Rung("lava floating_pt", cmp.total <= limit,

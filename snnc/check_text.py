@@ -45,8 +45,9 @@ def print_report(report: CheckReport, console: Console) -> None:
         acc = report.accuracy
         console.print(f"accuracy: float {_pct(acc.get('float'))}, fixed "
                       f"{_pct(acc.get('fixed'))} ({acc['samples']} samples); backend "
-                      f"{report.backend} {_pct(acc.get('backend'))} "
-                      f"({acc.get('backend_samples', '-')} samples)", highlight=False)
+                      f"{report.backend} {_pct(acc.get('backend'))} on the first "
+                      f"{acc.get('backend_samples', '-')} (fixed point on those: "
+                      f"{_pct(acc.get('fixed_on_backend_samples'))})", highlight=False)
     verdict = "[bold green]PASSED[/]" if report.passed else "[bold red]FAILED[/]"
     failed = [r.name for r in report.rungs if r.passed is False]
     console.print(f"{verdict}" + (f": {', '.join(failed)}" if failed else ""))

@@ -83,11 +83,13 @@ class Comparison:
 
 
 def compare(got: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray], *,
-            reference: str, order: list[str], step_offset: Mapping[str, int] | None = None
-            ) -> Comparison:
+            reference: str, order: list[str], step_offset: Mapping[str, int] | None = None,
+            rtol: float = 0.0) -> Comparison:
     """Compare `[steps, batch, ...]` arrays layer by layer (layers named in `expected`, in
     `order`). A layer missing from `got`, or shaped differently, counts every value as a
-    mismatch. `step_offset` shifts the reported step (hardware timing: a layer's depth)."""
+    mismatch. `step_offset` shifts the reported step (hardware timing: a layer's depth).
+    `rtol` > 0 compares float values (a float readout's v) to that relative tolerance;
+    spikes (bool or integer) are always compared exactly."""
     layers = [n for n in order if n in expected]
     batch = next(iter(expected.values())).shape[1] if expected else 0
     out = Comparison(reference, batch)
@@ -102,7 +104,11 @@ def compare(got: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray], *
                 out.first = {"layer": name, "detail": f"the backend gave shape {shape}, "
                              f"expected {list(want.shape)}"}
             continue
-        bad = np.asarray(have) != want
+        have = np.asarray(have)
+        if rtol and want.dtype.kind == "f" and have.dtype.kind == "f":
+            bad = ~np.isclose(have, want, rtol=rtol, atol=0.0)
+        else:
+            bad = have != want
         out.layers[name] = int(bad.sum())
         if out.first is None and bad.any():
             step, sample, *neuron = (int(i) for i in np.argwhere(bad)[0])

@@ -71,6 +71,7 @@ def test_json_report_holds_the_schema_and_recomputed_accuracy(tmp_path, compiled
     fixed = predictions(compiled.graph, simulate(compiled.graph, inputs, T))
     assert doc["accuracy"]["fixed"] == float((fixed == y).mean())
     assert doc["accuracy"]["backend"] == doc["accuracy"]["fixed"]  # refsim hardware timing
+    assert doc["accuracy"]["fixed_on_backend_samples"] == doc["accuracy"]["fixed"]
     assert doc["resources"]["cores"] >= 4 and doc["resources"]["fits"] is True
     assert doc["estimates"]["energy_uj"] > 0 and doc["estimates"]["latency_us"] > 0
     assert {r["name"]: r["status"] for r in doc["rungs"]}["golden"] == "pass"
@@ -163,3 +164,19 @@ def test_golden_vectors_round_trip_through_the_artifact(tmp_path, compiled, inpu
     direct = simulate(compiled.graph, inputs[:4], T)
     np.testing.assert_array_equal(golden["spikes/sn_c"], direct.spikes["sn_c"])
     np.testing.assert_array_equal(golden["readout/out"], direct.readout["out"])
+
+
+def test_compare_tolerates_float_rounding_only_where_asked():
+    from snnc.golden import compare
+
+    want = {"s": np.zeros((2, 3, 4), bool), "v": np.full((1, 3, 2), 0.1 + 0.2)}
+    got = {"s": want["s"].copy(), "v": np.full((1, 3, 2), 0.3)}  # 0.1 + 0.2 != 0.3 in binary
+    got["s"][1, 2, 3] = True
+    exact = compare(got, want, reference="r", order=["s", "v"])
+    assert exact.layers == {"s": 1, "v": 6}
+    assert exact.first == {"layer": "s", "sample": 2, "step": 1, "neuron": [3],
+                           "backend": 1, "reference": 0}
+    loose = compare(got, want, reference="r", order=["s", "v"], rtol=1e-9)
+    assert loose.layers == {"s": 1, "v": 0}
+    got["v"][0, 1, 1] = 0.31
+    assert compare(got, want, reference="r", order=["s", "v"], rtol=1e-9).layers["v"] == 1
