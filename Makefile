@@ -20,7 +20,7 @@ DEPS := pyproject.toml Makefile
 .PHONY: help demo test test-compile test-lava bench envs clean-envs
 
 help:
-	@echo "make demo   compile the built-in example and simulate it (creates .venv if needed)"
+	@echo "make demo   compile the shipped examples for loihi2 and check them with refsim and Lava"
 	@echo "make test   the whole test suite in both environments (creates them if needed)"
 	@echo "make bench  benchmarks: refsim against PyTorch, Lava against refsim (a few minutes)"
 
@@ -47,13 +47,24 @@ EXAMPLE_MODELS := stbp_resnet=examples/models.py:stbp_resnet \
                   clif_preact_resnet=examples/models.py:clif_preact_resnet \
                   stbp_custom=examples/stbp_custom.py:stbp_custom_net
 
-demo: $(VENV)/.ready
-	$(VENV)/bin/snnc demo
+# The main job: compile every shipped example for loihi2, then check it with the reference
+# simulator and with Lava (fixed_pt and floating_pt) on the digits test split. Stops at the
+# first failed check. LAVA_SAMPLES: samples run on Lava per example (about 1-2 s each).
+LAVA_SAMPLES ?= 20
+
+demo: $(VENV)/.ready $(LAVA)/.ready
 	@for pair in $(EXAMPLE_MODELS); do \
-	  name=$${pair%%=*}; spec=$${pair#*=}; echo; echo "== $$name"; \
+	  name=$${pair%%=*}; spec=$${pair#*=}; echo; echo "==== $$name: compile"; \
 	  $(VENV)/bin/snnc compile $$spec --weights examples/checkpoints/$$name.pt -T 4 \
 	    --input-shape 1,8,8 --check-data digits --check-samples 64 -o build/$$name.snnc; \
+	  echo; echo "==== $$name: check with the reference simulator"; \
+	  $(VENV)/bin/snnc check build/$$name.snnc --data digits; \
+	  echo; echo "==== $$name: check with Lava"; \
+	  $(VENV)/bin/snnc check build/$$name.snnc --data digits --backend lava \
+	    --backend-samples $(LAVA_SAMPLES) --json build/$$name.check.json \
+	    --report build/$$name.report; \
 	done
+	@echo; echo "all shipped examples compiled and passed their checks (reports: build/*.report)"
 
 # pytest exits 5 when it collects no test; make stops on any non-zero exit, so an empty
 # run fails the build instead of passing silently.

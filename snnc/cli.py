@@ -18,7 +18,30 @@ EXIT_ERROR = 1
 
 
 class _Group(click.Group):
-    """Turns snnc errors into one readable line; `--debug` shows the traceback instead."""
+    """Turns snnc errors and usage errors into one readable line; `--debug` shows the
+    traceback instead."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True,
+             **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as err:
+            if err.ctx is not None and not (args or sys.argv[1:]):  # bare `snnc`: the help
+                click.echo(err.ctx.get_help())
+                sys.exit(0)
+            where = err.ctx.command_path if err.ctx is not None else "snnc"
+            click.echo(f"{where}: error: {err.format_message()} (see {where} --help)",
+                       err=True)
+            sys.exit(err.exit_code)
+        except click.ClickException as err:
+            err.show()
+            sys.exit(err.exit_code)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(EXIT_ERROR)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context):
         try:

@@ -1,11 +1,13 @@
 """Lava from the compile environment, through the subprocess runner.
 
-The shipped examples, compiled here, run on Lava fixed_pt in the Lava environment and equal
-the reference simulator's hardware-timing record at every layer and step, 20 samples each.
+The shipped examples, compiled here, pass `snnc check --backend lava`: Lava fixed_pt in the
+Lava environment equals the reference simulator's hardware-timing record at every layer and
+step, 20 samples each.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -15,7 +17,9 @@ from click.testing import CliRunner
 
 from snnc.artifact import read_artifact
 from snnc.backends.lava.remote import LavaRunError, run_lava
+from snnc.backends.refsim import simulate
 from snnc.cli import cli
+from snnc.evaluate import predictions
 
 ROOT = Path(__file__).resolve().parents[2]
 T = 4
@@ -33,24 +37,42 @@ def compiled(tmp_path_factory):
         result = CliRunner().invoke(cli, [
             "compile", str(ROOT / "examples" / spec), "--weights",
             str(ROOT / "examples" / "checkpoints" / f"{name}.pt"), "-T", str(T),
-            "--input-shape", "1,8,8", "-o", str(path)])
+            "--input-shape", "1,8,8", "--check-data", "digits", "-o", str(path)])
         assert result.exit_code == 0, result.output
         paths[name] = path
     return paths
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("name", list(SPECS))
-def test_examples_on_lava_equal_the_reference_simulator(name, compiled, digits,
-                                                        hardware_record):
+def test_examples_pass_snnc_check_on_lava(name, compiled, digits, tmp_path):
+    """`snnc check --backend lava` on 20 test digits: Lava fixed_pt equals the reference
+    simulator's hardware-timed record at every layer and step; floating_pt is counted
+    against the float graph; the golden vectors match; accuracy is the trained figure."""
+    result = CliRunner().invoke(cli, ["check", str(compiled[name]), "--data", "digits",
+                                      "--backend", "lava", "--backend-samples", "20",
+                                      "--json", "-"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["total_mismatches"] == 0 and doc["equivalence"]["samples"] == 20
     graph = read_artifact(compiled[name]).graph
-    x = digits[2][:20]
-    got = run_lava(compiled[name], x, T)
-    expected = hardware_record(graph, x, T)
-    assert set(got) == set(expected)
-    for layer, value in expected.items():
-        assert got[layer].shape == value.shape
-        assert int((got[layer] != value).sum()) == 0, layer
+    spiking = {n.name for n in graph if getattr(n, "spiking", False)}
+    assert spiking <= set(doc["equivalence"]["layers"])
+    assert doc["lava_floating_pt"]["total_mismatches"] == 0
+    assert doc["golden"]["total_mismatches"] == 0 and doc["golden"]["samples"] == 4
+    trained = json.loads((ROOT / "examples/checkpoints/accuracy.json").read_text())[name]
+    assert doc["accuracy"]["float"] == pytest.approx(trained["test_accuracy"], abs=1e-12)
+    x, y = digits[2][:20], digits[3][:20]
+    fixed = predictions(graph, simulate(graph, x, T))
+    assert doc["accuracy"]["backend"] == float((fixed == y).mean())
+
+
+def test_check_with_a_missing_lava_interpreter_is_one_line(compiled, tmp_path):
+    result = CliRunner().invoke(cli, ["check", str(compiled["stbp_custom"]), "--backend",
+                                      "lava", "--lava-python", str(tmp_path / "python")])
+    assert result.exit_code == 1
+    assert result.output.strip().startswith("snnc: error: Lava interpreter not found at")
+    assert len(result.output.strip().splitlines()) == 1
 
 
 def test_a_missing_lava_interpreter_is_one_line(compiled, tmp_path):

@@ -115,3 +115,55 @@ def test_debug_shows_the_traceback(runner, tmp_path):
 def test_bad_option_value_is_a_usage_error(runner):
     result = runner.invoke(cli, ["demo", "--timesteps", "0"])
     assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def _newer_version(path):
+    import hashlib
+    import struct
+    import zlib
+
+    from snnc.artifact import FORMAT_VERSION
+
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<I", data, 8, FORMAT_VERSION + 1)
+    struct.pack_into("<I", data, 24, zlib.crc32(bytes(data[:24])))
+    body = bytes(data[:-32])
+    path.write_bytes(body + hashlib.sha256(body).digest())
+
+
+VERB_ARGS = {"inspect": [], "simulate": ["--input", "x.npy"], "check": []}
+
+
+@pytest.mark.parametrize("verb", list(VERB_ARGS))
+def test_every_verb_refuses_a_newer_artifact_and_a_missing_file(runner, artifact, tmp_path,
+                                                                 verb, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "x.npy", np.zeros((1, 1, 8, 8)))
+    one_line_error(runner.invoke(cli, [verb, str(tmp_path / "nope.snnc"), *VERB_ARGS[verb]]),
+                   "nope.snnc")
+    _newer_version(artifact)
+    one_line_error(runner.invoke(cli, [verb, str(artifact), *VERB_ARGS[verb]]),
+                   "newer snnc")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["check", "m.snnc", "--backend", "chip"], "'chip' is not one of 'refsim', 'lava'"),
+    (["check", "m.snnc", "--max-mismatches", "-1"], "--max-mismatches"),
+    (["check"], "Missing argument 'ARTIFACT'"),
+    (["simulate", "m.snnc"], "Missing option '--input'"),
+    (["compile", "m.py:f", "--weights", "w.pt", "-T", "4", "-o", "o.snnc",
+      "--input-shape", "1,x"], "expected positive integers"),
+    (["inspect", "m.snnc", "--cost-samples", "0"], "--cost-samples"),
+    (["frobnicate"], "No such command 'frobnicate'"),
+])
+def test_bad_arguments_are_one_line_usage_errors(args, fragment):
+    import subprocess
+    import sys
+
+    # A real process: click's standalone handling (and its exit status) as a user sees it.
+    proc = subprocess.run([sys.executable, "-m", "snnc.cli", *args], capture_output=True,
+                          text=True)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0] and "--help" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
