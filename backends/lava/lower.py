@@ -61,7 +61,12 @@ from snnc.backends.lava.processes import (
     SnncNeuron,
     StepRecorder,
 )
-from snnc.backends.lava.validate import LavaBuildError, validate_for_lava
+from snnc.backends.lava.validate import (
+    LavaBuildError,
+    delay_problems,
+    synapse_delays,
+    validate_for_lava,
+)
 from snnc.backends.refsim.timing import is_synapse, schedule
 from snnc.errors import SimulationInputError, UnsupportedNodeError
 from snnc.ir import (
@@ -98,7 +103,7 @@ class Plan:
     period: int
     samples: int
     depth: dict[str, int]
-    delays: dict[tuple[str, str], int]
+    delays: dict[str, int]  # synapse -> extra steps to its neuron (validate.synapse_delays)
 
     @property
     def steps(self) -> int:
@@ -115,16 +120,6 @@ class Build:
     ports: dict[str, list] = field(default_factory=dict)  # node -> OutPorts carrying its value
     #: neuron name -> the process whose `record` holds its steps (SnncNeuron or StepRecorder)
     neurons: dict[str, SnncNeuron | StepRecorder] = field(default_factory=dict)
-    consumers: dict[str, list[str]] = field(default_factory=dict)
-
-    def delay_after(self, node: Node) -> int:
-        """Extra steps on the edge from `node` to its consumer (the schedule's balancing)."""
-        delays = {self.plan.delays.get((node.name, c), 0) for c in self.consumers[node.name]}
-        if len(delays) > 1:
-            raise LavaBuildError(f"layer {node.name!r} ({node.op}) feeds "
-                                 f"{self.consumers[node.name]} with different delays "
-                                 f"{sorted(delays)}; one Lava synapse carries one delay")
-        return delays.pop() if delays else 0
 
 
 Lowering = Callable[[Node, Build], list]
@@ -218,7 +213,7 @@ def _synapse(node: Conv2d | Dense, build: Build) -> list:
                       num_weight_bits=8)
     else:
         kwargs.update(weights=weights.astype(np.float64))  # its bias goes to the neuron
-    delay = build.delay_after(node)
+    delay = build.plan.delays[node.name]
     dense = lava_dense.DelayDense(delays=delay, **kwargs) if delay else \
         lava_dense.Dense(**kwargs)
     (port,) = build.ports[src.name]
@@ -345,12 +340,15 @@ def check_supported(graph: Graph) -> None:
 
 def make_plan(graph: Graph, timesteps: int, samples: int) -> Plan:
     s = schedule(graph)
+    delays = synapse_delays(graph, s.delays)
+    problems = delay_problems(graph, delays)
+    if problems:
+        raise LavaBuildError("; ".join(problems), problems)
     window = timesteps + s.latency
-    return Plan(timesteps, s.latency, period(graph, s.delays, window), samples, s.depth,
-                s.delays)
+    return Plan(timesteps, s.latency, period(graph, delays, window), samples, s.depth, delays)
 
 
-def period(graph: Graph, delays: dict[tuple[str, str], int], window: int) -> int:
+def period(graph: Graph, delays: dict[str, int], window: int) -> int:
     """Steps per sample: the window, then silent steps until no value sent for this sample
     can still reach a neuron. `late[n]` is the last step (counted from the sample's first)
     at which n's value can be nonzero: the input and SnncNeuron layers stop at the window's
@@ -358,11 +356,9 @@ def period(graph: Graph, delays: dict[tuple[str, str], int], window: int) -> int
     most at the last step its input arrives (du = 4095). The next sample starts after every
     neuron's input has drained: with SnncNeuron layers only, window + 1 + max delay."""
     late: dict[str, int] = {}
-    readers = graph.consumers()
     for name, node in graph.nodes.items():
         if is_synapse(node):
-            extra = max((delays.get((name, c), 0) for c in readers[name]), default=0)
-            late[name] = late[node.inputs[0]] + 1 + extra
+            late[name] = late[node.inputs[0]] + 1 + delays[name]
         elif isinstance(node, Add):
             late[name] = max(late[i] for i in node.inputs)
         elif stock_lif(node):
@@ -397,7 +393,7 @@ def _run(graph: Graph, x: np.ndarray, timesteps: int, tag: str) -> dict[str, np.
     inp = _single_input(graph)
     x = _check_input(inp, x, timesteps)
     batch = x.shape[-len(inp.shape) - 1]
-    build = Build(graph, make_plan(graph, timesteps, batch), x, consumers=graph.consumers())
+    build = Build(graph, make_plan(graph, timesteps, batch), x)
     for node in graph:
         build.ports[node.name] = lowering_for(node)(node, build)
     if not build.neurons:

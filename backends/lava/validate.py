@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.backends.refsim.timing import schedule
+from snnc.backends.refsim.timing import is_synapse, schedule
 from snnc.errors import SnncError
 from snnc.ir import Add, FxCLIF, FxConv2d, FxDense, FxInput, FxLIF, FxReadout, Graph, Node
 from snnc.targets import LOIHI2
@@ -58,13 +58,34 @@ def validate_for_lava(graph: Graph) -> None:
             continue
         problems += [f"layer {node.name!r} ({node.op}): {p}" for p in check(node)]
     if not problems:
-        for (src, dst), steps in schedule(graph).delays.items():
-            if steps > MAX_DELAY:
-                problems.append(f"edge {src!r} -> {dst!r}: delay {steps} is outside Lava's "
-                                f"DelayDense range [0, {MAX_DELAY}]")
+        problems = delay_problems(graph, synapse_delays(graph, schedule(graph).delays))
     if problems:
         raise LavaBuildError("the graph cannot run on Lava fixed_pt: " + "; ".join(problems),
                              problems)
+
+
+def synapse_delays(graph: Graph, delays: dict[tuple[str, str], int]) -> dict[str, int]:
+    """Each synapse's extra delay to the neuron it feeds: the schedule's delays on the edges
+    from it, through any Adds, to the neuron. On Lava the Adds are only the summing at the
+    neuron's port, so the whole delay is the synapse's (one DelayDense)."""
+    readers = graph.consumers()
+
+    def after(name: str) -> int:
+        totals = {delays.get((name, c), 0) + (after(c) if isinstance(graph[c], Add) else 0)
+                  for c in readers[name]}
+        if len(totals) > 1:
+            raise LavaBuildError(f"layer {name!r} ({graph[name].op}) reaches {readers[name]} "
+                                 f"with different delays {sorted(totals)}; on Lava one synapse "
+                                 "carries one delay")
+        return totals.pop() if totals else 0
+
+    return {node.name: after(node.name) for node in graph if is_synapse(node)}
+
+
+def delay_problems(graph: Graph, delays: dict[str, int]) -> list[str]:
+    return [f"layer {name!r} ({graph[name].op}): delay {steps} to its neuron is outside "
+            f"Lava's DelayDense range [0, {MAX_DELAY}]"
+            for name, steps in delays.items() if steps > MAX_DELAY]
 
 
 def _integer(node: Node, field: str, lo: int, hi: int, where: str = "Lava's range") -> list[str]:

@@ -22,7 +22,7 @@ import pytest
 
 from snnc.artifact import Artifact, write_artifact
 from snnc.backends.lava import lower, run
-from snnc.ir import CLIF, LIF, Conv2d, Dense, Graph, Readout
+from snnc.ir import CLIF, LIF, Add, Conv2d, Dense, Graph, Input, Readout
 from snnc.pass_runner import compile_graph
 from snnc.targets import FLOAT, LOIHI2
 
@@ -93,6 +93,45 @@ def test_every_neuron_option_bit_for_bit(residual_graph, hardware_record):
     expected = hardware_record(graph, x, T)
     got = lower.run_float(graph, x, T)
     assert mismatches(got, expected) == dict.fromkeys(expected, 0)
+    assert 0.02 < spiking_rate(expected, graph) < 0.98
+
+
+def _nested_sums(rng: np.random.Generator, c: int = 3) -> Graph:
+    """A sum inside a sum, as the float passes leave a pre-activation residual network:
+
+        x -> a -> sn_a -> b -> sn_b -> c --+-- inner --+--> sn_out -> fc -> out
+        x -> s (shortcut) -----------------'            |
+                         sn_b -> d -> sn_d -> e --------'
+
+    The shortcut waits 2 steps to meet c in `inner`, and `inner` 1 more to meet e."""
+    def conv(name, src, k=3):
+        return Conv2d(name=name, inputs=(src,), weight=rng.normal(0, 0.7, (c, c, k, k)),
+                      bias=rng.normal(0.1, 0.1, c), padding=(k // 2, k // 2))
+
+    def lif(name, src, reset="hard"):
+        return LIF(name=name, inputs=(src,), decay=0.5, threshold=0.6, compare=">=",
+                   reset=reset)
+
+    return Graph.build([
+        Input(name="x", shape=(c, 5, 5)),
+        conv("a", "x"), lif("sn_a", "a"), conv("b", "sn_a"), lif("sn_b", "b", "soft"),
+        conv("c", "sn_b"), conv("s", "x", 1), Add(name="inner", inputs=("c", "s")),
+        conv("d", "sn_b"), lif("sn_d", "d"), conv("e", "sn_d"),
+        Add(name="outer", inputs=("e", "inner")), lif("sn_out", "outer", "soft"),
+        Dense(name="fc", inputs=("sn_out",), weight=rng.normal(0, 0.3, (4, c * 25)),
+              bias=rng.normal(0, 0.1, 4)),
+        Readout(name="out", inputs=("fc",)),
+    ])
+
+
+def test_delays_through_nested_sums(hardware_record):
+    rng = np.random.default_rng(9)
+    graph = folded(on_grid(_nested_sums(rng)))
+    assert lower.make_plan(graph, T, 1).delays == {"a": 0, "b": 0, "c": 1, "s": 3, "d": 0,
+                                                    "e": 0, "fc": 0}
+    x = rng.integers(0, 256, (SAMPLES, 3, 5, 5)) / 256.0
+    expected = hardware_record(graph, x, T)
+    assert mismatches(lower.run_float(graph, x, T), expected) == dict.fromkeys(expected, 0)
     assert 0.02 < spiking_rate(expected, graph) < 0.98
 
 

@@ -111,8 +111,8 @@ def test_every_problem_is_listed(graph, no_lava):
 def test_a_delay_beyond_lava_delaydense_is_refused(graph, monkeypatch, no_lava):
     depth = {name: 0 for name in graph.nodes}
     monkeypatch.setattr(validate, "schedule", lambda g: Schedule(depth, {("s", "sum"): 64}))
-    with pytest.raises(LavaBuildError, match=r"edge 's' -> 'sum': delay 64 is outside Lava's "
-                                             r"DelayDense range \[0, 63\]"):
+    with pytest.raises(LavaBuildError, match=r"layer 's' \(FxConv2d\): delay 64 to its neuron "
+                                             r"is outside Lava's DelayDense range \[0, 63\]"):
         validate_for_lava(graph)
 
 
