@@ -7,6 +7,7 @@ from rich.table import Table
 
 from snnc.check import CheckReport
 
+_LINE = {"highlight": False, "soft_wrap": True}  # plain lines: no colouring, no wrapping
 _STYLE = {"pass": "green", "FAIL": "bold red", "skipped": "dim", "info": "cyan"}
 
 
@@ -18,7 +19,7 @@ def print_report(report: CheckReport, console: Console) -> None:
     console.print(f"[bold]snnc check[/bold] {report.artifact}: target {report.target}, "
                   f"backend {report.backend}, T={report.timesteps}, data "
                   f"{report.data['source']} ({report.data['samples']} samples, "
-                  f"{report.data['backend_samples']} on the backend)", highlight=False)
+                  f"{report.data['backend_samples']} on the backend)", **_LINE)
     rungs = Table(title="rungs", title_justify="left", show_lines=False)
     rungs.add_column("rung")
     rungs.add_column("result")
@@ -47,7 +48,7 @@ def print_report(report: CheckReport, console: Console) -> None:
                       f"{_pct(acc.get('fixed'))} ({acc['samples']} samples); backend "
                       f"{report.backend} {_pct(acc.get('backend'))} on the first "
                       f"{acc.get('backend_samples', '-')} (fixed point on those: "
-                      f"{_pct(acc.get('fixed_on_backend_samples'))})", highlight=False)
+                      f"{_pct(acc.get('fixed_on_backend_samples'))})", **_LINE)
     verdict = "[bold green]PASSED[/]" if report.passed else "[bold red]FAILED[/]"
     failed = [r.name for r in report.rungs if r.passed is False]
     console.print(f"{verdict}" + (f": {', '.join(failed)}" if failed else ""))
