@@ -241,8 +241,9 @@ def inspect(artifact: Path, cost_data: str | None, cost_samples: int) -> None:
 @click.option("--reference", is_flag=True,
               help="Run the artifact's float reference graph instead of its target graph.")
 @click.option("--backend", type=click.Choice(["refsim", "lava"]), default="refsim",
-              show_default=True, help="lava: Lava's fixed_pt run (hardware timing), in the "
-              "Lava environment through a subprocess.")
+              show_default=True, help="lava: Lava (hardware timing) in the Lava environment "
+              "through a subprocess: fixed_pt, or floating_pt with --reference or a float "
+              "target.")
 @click.option("--lava-python", type=click.Path(path_type=Path), default=None,
               help="Python of the Lava environment (default: the project's .venv-lava).")
 @click.option("--lava-timeout", type=float, default=600.0, show_default=True,
@@ -267,7 +268,8 @@ def simulate(artifact: Path, input_path: Path, timesteps: int | None,
         graph = art.reference
     x = _load_array(input_path)
     if backend == "lava":
-        _simulate_lava(art, artifact, x, int(steps), lava_python, lava_timeout, output)
+        _simulate_lava(art, graph, artifact, x, int(steps), lava_python, lava_timeout, output,
+                       "float" if reference or art.target == "float" else "fixed")
         return
     result = run(graph, x, int(steps), timing=timing, engine=engine)
     _print_result(result)
@@ -425,20 +427,15 @@ def _write_text(path: Path, text: str) -> None:
         raise
 
 
-def _simulate_lava(art, path: Path, x: np.ndarray, steps: int, python: Path | None,
-                   timeout: float, output: Path | None) -> None:
-    """Lava fixed_pt through the subprocess runner; spikes reported in each layer's window,
-    like the reference simulator's."""
+def _simulate_lava(art, graph, path: Path, x: np.ndarray, steps: int, python: Path | None,
+                   timeout: float, output: Path | None, precision: str) -> None:
+    """Lava through the subprocess runner (fixed_pt for the quantized graph, floating_pt for
+    a float one); spikes reported in each layer's window, like the reference simulator's."""
     from snnc.backends.lava.remote import run_lava
-
-    if art.target == "float":
-        raise SnncError(f"{path} targets float; the Lava backend runs fixed-point artifacts "
-                        "(compile with --target loihi2)")
     from snnc.check import windows
 
-    records = run_lava(path, x, steps, python=python, timeout=timeout)
-    result = windows(art.graph, records, steps)
-    _print_result(result)
+    records = run_lava(path, x, steps, python=python, timeout=timeout, precision=precision)
+    _print_result(windows(graph, records, steps))
     if output is not None:
         _save_npz(output, {**{f"lava/{k}": v for k, v in records.items()}})
         click.echo(f"\nwrote {output}")

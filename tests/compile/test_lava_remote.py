@@ -91,3 +91,18 @@ def test_a_run_past_its_timeout_is_stopped_with_its_workers(compiled):
     left = subprocess.run(["pgrep", "-f", str(compiled["stbp_resnet"])], capture_output=True,
                           text=True).stdout.split()
     assert left == []
+
+
+@pytest.mark.timeout(300)
+def test_simulate_runs_the_float_reference_on_lava_floating_pt(compiled, digits, tmp_path):
+    np.save(tmp_path / "x.npy", digits[2][:3])
+    out = tmp_path / "lava.npz"
+    result = CliRunner().invoke(cli, ["simulate", str(compiled["clif_vgg"]), "--input",
+                                      str(tmp_path / "x.npy"), "--backend", "lava",
+                                      "--reference", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    reference = read_artifact(compiled["clif_vgg"]).reference
+    expected = simulate(reference, digits[2][:3], T, timing="hardware").raw_spikes
+    with np.load(out) as got:
+        for layer, spikes in expected.items():
+            np.testing.assert_array_equal(got[f"lava/{layer}"], spikes, err_msg=layer)
