@@ -80,7 +80,7 @@ test-lava: $(LAVA)/.ready
 
 bench: $(VENV)/.ready $(LAVA)/.ready
 	$(VENV)/bin/python benchmarks/refsim.py
-	$(VENV)/bin/python benchmarks/lava_backend.py
+	$(VENV)/bin/python benchmarks/lava.py
 
 clean-envs:
 	rm -rf $(VENV) $(LAVA)

@@ -1,6 +1,6 @@
 """Lava fixed_pt against the reference simulator on the same artifacts.
 
-    .venv/bin/python benchmarks/lava_backend.py [--samples 20]
+    .venv/bin/python benchmarks/lava.py [--samples 20]
 
 Compiles the shipped examples for loihi2, then runs each on Lava (in the Lava environment,
 through the subprocess runner: the time includes starting it) and on the reference
