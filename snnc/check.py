@@ -209,6 +209,9 @@ class Backend:
 def run_check(artifact: Artifact, path: str, data: CheckData, *, backend: Backend,
               timesteps: int, thresholds: Thresholds, backend_samples: int | None,
               progress: Progress | None = None, batch: int = 128) -> CheckReport:
+    """Run every rung on `data` (the reference simulator in batches of `batch`; the backend
+    on the first `backend_samples`) and collect the report. Never raises for a failed rung;
+    raises SnncError when the check cannot run at all."""
     tick = progress or (lambda what, n: None)
     graph = artifact.graph
     quantized = artifact.target != "float"

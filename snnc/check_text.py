@@ -31,7 +31,9 @@ def print_report(report: CheckReport, console: Console) -> None:
     layers = Table(title="layers", title_justify="left")
     for col in ("layer", "op", "shape", "neurons", "cores", "rate float", "rate fixed",
                 "agreement", "mismatches"):
-        layers.add_column(col, justify="left" if col in ("layer", "op", "shape") else "right")
+        left = col in ("layer", "op", "shape")
+        layers.add_column(col, justify="left" if left else "right",
+                          overflow="fold" if left else "ellipsis")  # names wrap, never cut
     for row in report.layers:
         def rate(v):
             return "-" if v is None else f"{v:.3f}"
