@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from snnc.errors import (
     SnncError,
     TruncatedArtifactError,
 )
+from snnc.fileio import write_atomic
 from snnc.ir.graph import Graph
 from snnc.ir.serialize import graph_from_doc, graph_to_doc
 
@@ -141,22 +141,13 @@ def to_bytes(artifact: Artifact) -> bytes:
 
 
 def write_artifact(artifact: Artifact, path: str | os.PathLike[str]) -> Path:
-    """Write atomically: a temporary file in the same folder, fsync, then rename."""
+    """Write atomically (snnc.fileio.write_atomic): never half a file, also on error."""
     path = Path(path)
     data = to_bytes(artifact)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise SnncError(f"cannot write {str(path)!r}: folder {str(parent)!r} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data)
     return path
 
 

@@ -412,19 +412,10 @@ def _progress(enabled: bool):
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write a text file atomically (temporary file, then rename)."""
-    import os
-    import tempfile
+    from snnc.fileio import write_atomic
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text.encode())
 
 
 def _simulate_lava(art, graph, path: Path, x: np.ndarray, steps: int, python: Path | None,
@@ -451,19 +442,10 @@ def _load_array(path: Path) -> np.ndarray:
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write an .npz atomically (temporary file, then rename)."""
-    import os
-    import tempfile
+    from snnc.fileio import write_atomic
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, lambda f: np.savez(f, **arrays))
 
 
 def _print_result(result) -> None:

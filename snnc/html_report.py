@@ -3,7 +3,7 @@
 `write_html_report` writes `index.html` plus the three plots as PNG files beside it; the
 PNGs are also embedded in the page as data URIs, so the page alone can be mailed or attached
 to a CI run. Every plot is rendered in memory before anything is written, and index.html is
-written last, each file through a temporary name and `os.replace`: a failed plot leaves the
+written last, each through `snnc.fileio.write_atomic`: a failed plot leaves the
 folder as it was, and an index.html on disk always belongs to a complete set of plots.
 
 Report fields may be null or missing when a rung did not run; the page says "not run" there.
@@ -17,8 +17,6 @@ import base64
 import html
 import io
 import numbers
-import os
-import secrets
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from snnc.errors import SnncError
+from snnc.fileio import write_atomic
 
 PLOTS = ("firing_rates.png", "agreement.png", "raster.png")
 MAX_RASTER_NEURONS = 512  # neurons drawn per raster panel; larger layers are subsampled
@@ -53,22 +52,10 @@ def write_html_report(report: dict, raster: dict[str, np.ndarray], directory: Pa
         raise SnncError(f"cannot write the HTML report into {str(directory)!r}: "
                         "it exists and is not a folder") from None
     for name, data in pngs.items():
-        _write_atomic(directory / name, data)
+        write_atomic(directory / name, data)
     index = directory / "index.html"
-    _write_atomic(index, page.encode("utf-8"))
+    write_atomic(index, page.encode("utf-8"))
     return index
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    # Not mkstemp: its files are private (0600), and a report is meant to be shared or served.
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # ---------------------------------------------------------------------------------- plots

@@ -17,15 +17,14 @@ to OUT.npz, atomically. Errors print one line on stderr and exit 1.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from snnc.artifact import Artifact, read_artifact
 from snnc.errors import SnncError
+from snnc.fileio import write_atomic
 from snnc.ir import FxInput, Graph
 
 
@@ -61,11 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         x = np.load(args.input, allow_pickle=False)
         run = run_fixed if args.precision == "fixed" else run_float
         records = run(graph, x, args.timesteps)
-        out = Path(args.output)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".npz")
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **records)
-        os.replace(tmp, out)
+        write_atomic(Path(args.output), lambda f: np.savez(f, **records))
     except SnncError as err:
         print(f"snnc: error: {err}", file=sys.stderr)
         return 1

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snnc import html_report
+from snnc import fileio, html_report
 from snnc.errors import SnncError
 from snnc.html_report import PLOTS, write_html_report
 
@@ -157,14 +157,14 @@ def test_a_failing_plot_leaves_no_index_and_no_temp_files(tmp_path, monkeypatch)
 
 
 def test_a_failing_write_leaves_no_index_and_no_temp_files(tmp_path, monkeypatch):
-    real_replace = html_report.os.replace
+    real_replace = fileio.os.replace
 
     def replace(src, dst):
         if Path(dst).name == "index.html":
             raise OSError("disk full")
         real_replace(src, dst)
 
-    monkeypatch.setattr(html_report.os, "replace", replace)
+    monkeypatch.setattr(fileio.os, "replace", replace)
     with pytest.raises(OSError, match="disk full"):
         write_html_report(full_report(), small_raster(), tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(PLOTS)
