@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from snnc.artifact import Artifact
-from snnc.backends.refsim import SimResult, simulate
+from snnc.backends.refsim import SimResult, hardware_record, simulate
+from snnc.backends.refsim.timing import schedule
 from snnc.errors import SnncError
 from snnc.evaluate import predictions
 from snnc.golden import Comparison, compare, golden_expected, result_values
@@ -224,7 +225,7 @@ def run_check(artifact: Artifact, path: str, data: CheckData, *, backend: Backen
                           "labelled": data.y is not None, "backend_samples": n_backend},
                          thresholds)
     report.rungs.append(_trace_rung(artifact))
-    _resources(report, artifact, thresholds)
+    core_map = _resources(report, artifact, thresholds)
     _ranges(report, artifact, timesteps, thresholds)
     fixed, reference = _runs(artifact, data, timesteps, batch, tick)
     _accuracy(report, graph, artifact.reference, data, fixed, reference, thresholds)
@@ -240,7 +241,7 @@ def run_check(artifact: Artifact, path: str, data: CheckData, *, backend: Backen
     if backend.name == "lava":
         _lava_float(report, artifact, sub, timesteps, backend, tick)
     _golden(report, artifact, timesteps, backend, tick)
-    _estimates(report, artifact, data.head(min(data.samples, 32)), timesteps)
+    _estimates(report, artifact, core_map, fixed, data.head(min(data.samples, 32)), timesteps)
     report.layers = _layer_rows(report, graph)
     return report
 
@@ -255,10 +256,11 @@ def _trace_rung(artifact: Artifact) -> Rung:
                                    f"{trace.get('samples')} {trace.get('data')} inputs")
 
 
-def _resources(report: CheckReport, artifact: Artifact, th: Thresholds) -> None:
+def _resources(report: CheckReport, artifact: Artifact, th: Thresholds):
+    """The resource rung; returns the core map (None when there is none) for the estimates."""
     if artifact.target == "float":
         report.rungs.append(Rung("resources", None, "float target: no chip to map onto"))
-        return
+        return None
     from snnc.passes.mapping import map_to_cores
     from snnc.targets import get_target
 
@@ -267,7 +269,7 @@ def _resources(report: CheckReport, artifact: Artifact, th: Thresholds) -> None:
     except SnncError as err:
         report.resources = {"fits": False, "error": str(err)}
         report.rungs.append(Rung("resources", False, str(err)))
-        return
+        return None
     fits = core_map.n_chips <= th.max_chips
     report.resources = {"cores": core_map.n_cores, "chips": core_map.n_chips, "fits": fits,
                         "max_chips": th.max_chips,
@@ -275,6 +277,7 @@ def _resources(report: CheckReport, artifact: Artifact, th: Thresholds) -> None:
     report.rungs.append(Rung("resources", fits, f"{core_map.n_cores} cores on "
                              f"{core_map.n_chips} chip(s) of {artifact.target}; at most "
                              f"{th.max_chips} allowed"))
+    return core_map
 
 
 def _ranges(report: CheckReport, artifact: Artifact, timesteps: int, th: Thresholds) -> None:
@@ -356,20 +359,9 @@ def _accuracy(report: CheckReport, graph: Graph, reference: Graph | None, data: 
                              f"lost; at most {th.max_accuracy_drop:g} allowed)"))
 
 
-def _reference_record(graph: Graph, x: np.ndarray, timesteps: int
-                      ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
-    """The reference simulator's hardware-timed raw record (what Lava returns) and depths."""
-    ref = simulate(graph, x, timesteps, timing="hardware", record_states=True)
-    record = {**ref.raw_spikes,
-              **{n: s["v"] for n, s in ref.states.items() if n not in ref.raw_spikes}}
-    return record, ref.offsets
-
-
 def windows(graph: Graph, records: dict[str, np.ndarray], timesteps: int) -> SimResult:
     """Raw hardware-timed records to a SimResult: spikes in each layer's T-step window, the
     readout's final value as the reference simulator reports it."""
-    from snnc.backends.refsim.timing import schedule
-
     depth = schedule(graph).depth
     result = SimResult(timesteps)
     for name, rec in records.items():
@@ -386,7 +378,7 @@ def _equivalence(report: CheckReport, artifact: Artifact, data: CheckData, times
                  backend: Backend, tick: Progress) -> dict[str, np.ndarray]:
     graph = artifact.graph
     order = list(graph.nodes)
-    expected, depth = _reference_record(graph, data.x, timesteps)
+    expected, depth = hardware_record(graph, data.x, timesteps), schedule(graph).depth
     if backend.name == "lava":
         got = backend.run("fixed", data.x, timesteps)
         tick("Lava fixed_pt", data.samples)
@@ -426,7 +418,8 @@ def _lava_float(report: CheckReport, artifact: Artifact, data: CheckData, timest
     if ref_graph is None:
         report.rungs.append(Rung("lava floating_pt", None, "no float reference graph"))
         return
-    expected, depth = _reference_record(ref_graph, data.x, timesteps)
+    expected = hardware_record(ref_graph, data.x, timesteps)
+    depth = schedule(ref_graph).depth
     got = backend.run("float", data.x, timesteps)
     tick("Lava floating_pt", data.samples)
     # Spikes must be identical; a readout's float v may differ in its last bits, since Lava
@@ -461,20 +454,21 @@ def _golden(report: CheckReport, artifact: Artifact, timesteps: int, backend: Ba
                              f"snnc compile: {cmp.total} mismatches" + _first(cmp)))
 
 
-def _estimates(report: CheckReport, artifact: Artifact, data: CheckData, timesteps: int
-               ) -> None:
-    if artifact.target == "float" or report.resources is None or "cores" not in report.resources:
+def _estimates(report: CheckReport, artifact: Artifact, core_map, fixed: SimResult,
+               data: CheckData, timesteps: int) -> None:
+    """Cost-model estimates from the reference simulator's spikes (`fixed`, all data) on the
+    first `data.samples` samples."""
+    if core_map is None:
         report.rungs.append(Rung("estimates", None, "no chip mapping"))
         return
     from snnc.cost import estimate_cost
-    from snnc.passes.mapping import map_to_cores
     from snnc.targets import get_target
 
-    target = get_target(artifact.target)
-    spikes = dict(simulate(artifact.graph, data.x, timesteps).spikes)
+    n = data.samples
+    spikes = {k: v[:, :n] for k, v in fixed.spikes.items()}
     spikes[artifact.graph.inputs[0]] = data.x
-    cost = estimate_cost(artifact.graph, map_to_cores(artifact.graph, target), spikes,
-                         timesteps, target)
+    cost = estimate_cost(artifact.graph, core_map, spikes, timesteps,
+                         get_target(artifact.target))
     report.estimates = {"cycles_per_step": float(cost.step_s.mean() / cost.cycle_s),
                         "latency_us": cost.latency_s * 1e6,
                         "energy_uj": cost.total_energy_j * 1e6, "samples": data.samples}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from snnc.backends.refsim import simulate
+from snnc.backends import refsim
 from snnc.ir import CLIF, LIF, Add, Conv2d, Dense, Graph, Input, Readout
 
 
@@ -39,14 +39,6 @@ def _residual(rng: np.random.Generator, clif: bool = False, c: int = 3, bias: fl
     ])
 
 
-def _hardware_record(graph: Graph, x: np.ndarray, timesteps: int) -> dict[str, np.ndarray]:
-    """The reference simulator's hardware-timed run, every step: spikes per spiking layer,
-    v per readout (what the Lava backend returns)."""
-    ref = simulate(graph, x, timesteps, timing="hardware", record_states=True)
-    return {**ref.raw_spikes,
-            **{n: s["v"] for n, s in ref.states.items() if n not in ref.raw_spikes}}
-
-
 @pytest.fixture(scope="session")
 def residual_graph():
     """residual_graph(rng, clif=False, c=3, bias=0.1, fc_bias=False) -> Graph."""
@@ -56,4 +48,4 @@ def residual_graph():
 @pytest.fixture(scope="session")
 def hardware_record():
     """hardware_record(graph, x, timesteps) -> {layer: [T + latency, batch, ...]}."""
-    return _hardware_record
+    return refsim.hardware_record

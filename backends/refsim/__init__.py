@@ -6,6 +6,6 @@ quantized graphs (`Fx*` nodes) with the target's integer arithmetic, bit for bit
 bit-accurate models. A later stage adds the chip's pipeline timing on the same table.
 """
 
-from snnc.backends.refsim.simulator import RULES, SimResult, simulate
+from snnc.backends.refsim.simulator import RULES, SimResult, hardware_record, simulate
 
-__all__ = ["RULES", "SimResult", "simulate"]
+__all__ = ["RULES", "SimResult", "hardware_record", "simulate"]

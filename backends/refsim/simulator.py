@@ -114,6 +114,16 @@ def simulate(
     return result
 
 
+def hardware_record(graph: Graph, inputs: np.ndarray | Mapping[str, np.ndarray],
+                    timesteps: int) -> dict[str, np.ndarray]:
+    """The hardware-timed run at every step, pipeline fill included: `[T + latency, batch,
+    ...]` spikes per spiking layer and v per non-spiking neuron (the readout). This is what
+    the Lava backend returns, and what it is compared with."""
+    ref = simulate(graph, inputs, timesteps, timing="hardware", record_states=True)
+    return {**ref.raw_spikes,
+            **{n: s["v"] for n, s in ref.states.items() if n not in ref.raw_spikes}}
+
+
 def _feeds(graph: Graph, inputs, timesteps: int, dtype: np.dtype) -> dict[str, np.ndarray]:
     names = graph.inputs
     if not isinstance(inputs, Mapping):
