@@ -18,12 +18,12 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from snnc.analyses.timing import schedule
 from snnc.artifact import read_artifact
 from snnc.backends.lava.remote import run_lava
 from snnc.backends.refsim import simulate
-from snnc.backends.refsim.timing import schedule
-from snnc.cli import cli
 from snnc.datasets import digits_split
+from snnc.tools.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 T = 4

@@ -36,8 +36,8 @@ from snnc.backends.refsim import kernels, simulate  # noqa: E402
 from snnc.datasets import digits_split  # noqa: E402
 from snnc.frontends.torch import trace  # noqa: E402
 from snnc.ir import FxConv2d, FxDense, FxInput, Graph  # noqa: E402
-from snnc.pass_runner import compile_graph  # noqa: E402
 from snnc.targets import LOIHI2  # noqa: E402
+from snnc.tools.pass_runner import compile_graph  # noqa: E402
 
 T = 4
 

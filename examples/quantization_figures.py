@@ -20,10 +20,10 @@ sys.path.insert(0, str(EXAMPLES))
 from models import MODELS  # noqa: E402
 
 from snnc.datasets import digits_split  # noqa: E402
-from snnc.evaluate import evaluate  # noqa: E402
 from snnc.frontends.torch import trace  # noqa: E402
-from snnc.pass_runner import compile_graph  # noqa: E402
 from snnc.targets import LOIHI2  # noqa: E402
+from snnc.tools.evaluate import evaluate  # noqa: E402
+from snnc.tools.pass_runner import compile_graph  # noqa: E402
 
 
 def main() -> None:

@@ -5,7 +5,7 @@
 returning the new graph, whether anything changed, and one log line per change (naming the
 nodes involved). Passes never mutate their input (nodes are frozen); they build a new graph
 with `Graph.build`, keeping node names stable so reports point at the layers users know.
-The pipeline that lists them in order is `snnc.pipeline`.
+The pipeline that lists them in order is `snnc.tools.pipeline`.
 """
 
 from __future__ import annotations

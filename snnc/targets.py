@@ -1,7 +1,7 @@
 """Targets are data: word widths, shifts and limits of a chip, not code paths.
 
 Each constant names its source; `targets.md` (repository root) collects the published figures
-behind the resource limits (passes/mapping.py) and cost constants (snnc/cost.py), and marks
+behind the resource limits (analyses/mapping.py) and cost constants (tools/cost.py), and marks
 which are Loihi 1 stand-ins or assumptions.
 """
 
@@ -33,7 +33,7 @@ class Target:
     graded_input_bits: int = 8  # payload of graded input spikes (analog input lowering)
     # CLIF fixed-point tables (snnc's definition; see passes/quantize.py).
     sigmoid_frac_bits: int = 12
-    # Resources, for passes/mapping.py. [L2] = Loihi 2 brief, [L1] = Davies et al. 2018, a
+    # Resources, for analyses/mapping.py. [L2] = Loihi 2 brief, [L1] = Davies et al. 2018, a
     # Loihi 1 stand-in where Loihi 2 publishes no figure, [A] = assumption (targets.md).
     neurons_per_core: int = 8192        # [L2] 1M neurons / 128 cores (WikiChip); to confirm
     sram_bytes_per_core: int = 128 * 1024  # [L2] 128 KB per core, shared by synapses and state
@@ -44,7 +44,7 @@ class Target:
     mesh_width: int = 8                 # [L2] 8 x 16 mesh; x is the E-W axis
     mesh_height: int = 16               # [L2]
     input_port_xy: tuple[int, int] = (0, 0)  # [A] where input spikes enter the mesh
-    # Costs, for snnc/cost.py: [L1] Table 2 (pre-silicon, 0.75 V), none published for Loihi 2.
+    # Costs, for tools/cost.py: [L1] Table 2 (pre-silicon, 0.75 V), none published for Loihi 2.
     energy_per_synop_j: float = 23.6e-12        # [L1] synaptic spike op (min)
     energy_per_neuron_update_j: float = 81e-12  # [L1] neuron update, active (inactive: 52 pJ)
     energy_per_message_j: float = 1.7e-12       # [L1] within-tile spike energy

@@ -1,7 +1,7 @@
 """Lower a graph to Lava processes and run it: a fixed-point graph bit-accurately on Lava's
 fixed_pt models (`run_fixed`), a float graph on its floating_pt models (`run_float`).
 
-Timing is the reference simulator's hardware timing (backends/refsim/timing.py): each
+Timing is the reference simulator's hardware timing (analyses/timing.py): each
 synapse is one Lava Dense (a Conv2d expanded to its dense matrix on the flattened (C, H, W)
 order; Lava's Conv process ignores weight_exp and mis-sizes its first buffer), a shortcut
 that must wait is a DelayDense, and an Add is the summing of several Dense into one neuron
@@ -54,6 +54,7 @@ from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.dense import process as lava_dense
 from lava.proc.lif.process import LIFReset
 
+from snnc.analyses.timing import is_synapse, schedule
 from snnc.backends.lava.processes import (
     FixedParams,
     FloatParams,
@@ -67,7 +68,6 @@ from snnc.backends.lava.validate import (
     synapse_delays,
     validate_for_lava,
 )
-from snnc.backends.refsim.timing import is_synapse, schedule
 from snnc.errors import SimulationInputError, UnsupportedNodeError
 from snnc.ir import (
     CLIF,

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnc.backends.refsim.timing import is_synapse, schedule
+from snnc.analyses.timing import is_synapse, schedule
 from snnc.errors import SnncError
 from snnc.ir import Add, FxCLIF, FxConv2d, FxDense, FxInput, FxLIF, FxReadout, Graph, Node
 from snnc.targets import LOIHI2

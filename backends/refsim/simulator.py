@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from snnc.analyses.timing import delay, is_synapse, schedule
 from snnc.backends.refsim.fixed_ops import FIXED_RULES
 from snnc.backends.refsim.float_ops import FLOAT_RULES, Context
-from snnc.backends.refsim.timing import delay, is_synapse, schedule
 from snnc.errors import SimulationInputError, UnsupportedNodeError
 from snnc.ir import Graph, Input, Neuron
 

@@ -14,7 +14,7 @@ import torch
 from click.testing import CliRunner
 
 from snnc.artifact import read_artifact
-from snnc.cli import cli
+from snnc.tools.cli import cli
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MODEL = f"{EXAMPLES / 'stbp_custom.py'}:stbp_custom_net"

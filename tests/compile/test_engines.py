@@ -11,8 +11,8 @@ import torch
 from snnc.backends.refsim import simulate
 from snnc.errors import SimulationInputError
 from snnc.frontends.torch import trace
-from snnc.pass_runner import compile_graph
 from snnc.targets import LOIHI2
+from snnc.tools.pass_runner import compile_graph
 
 T = 4
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -55,7 +55,7 @@ def test_engines_agree_on_wide_layers(load_example):
 
 
 def test_unknown_engine():
-    from snnc.demo import sample_inputs, tiny_network
+    from snnc.tools.demo import sample_inputs, tiny_network
 
     with pytest.raises(SimulationInputError, match="engine must be 'numpy' or 'torch'"):
         simulate(tiny_network(), sample_inputs(1), 2, engine="jax")

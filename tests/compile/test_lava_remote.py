@@ -18,8 +18,8 @@ from click.testing import CliRunner
 from snnc.artifact import read_artifact
 from snnc.backends.lava.remote import LavaRunError, run_lava
 from snnc.backends.refsim import simulate
-from snnc.cli import cli
-from snnc.evaluate import predictions
+from snnc.tools.cli import cli
+from snnc.tools.evaluate import predictions
 
 ROOT = Path(__file__).resolve().parents[2]
 T = 4

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from snnc.evaluate import evaluate
+from snnc.analyses.range_analysis import analyze_ranges
 from snnc.frontends.torch import trace
-from snnc.pass_runner import compile_graph
-from snnc.passes.range_analysis import analyze_ranges
 from snnc.targets import LOIHI2
+from snnc.tools.evaluate import evaluate
+from snnc.tools.pass_runner import compile_graph
 
 T = 4
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -14,12 +14,12 @@ from click.testing import CliRunner
 
 from snnc.artifact import Artifact, read_artifact, write_artifact
 from snnc.backends.refsim import simulate
-from snnc.cli import cli
-from snnc.evaluate import predictions
-from snnc.golden import make_golden
 from snnc.ir import Graph
-from snnc.pass_runner import compile_graph
 from snnc.targets import LOIHI2
+from snnc.tools.cli import cli
+from snnc.tools.evaluate import predictions
+from snnc.tools.golden import make_golden
+from snnc.tools.pass_runner import compile_graph
 
 T = 3
 
@@ -167,7 +167,7 @@ def test_golden_vectors_round_trip_through_the_artifact(tmp_path, compiled, inpu
 
 
 def test_compare_tolerates_float_rounding_only_where_asked():
-    from snnc.golden import compare
+    from snnc.tools.golden import compare
 
     want = {"s": np.zeros((2, 3, 4), bool), "v": np.full((1, 3, 2), 0.1 + 0.2)}
     got = {"s": want["s"].copy(), "v": np.full((1, 3, 2), 0.3)}  # 0.1 + 0.2 != 0.3 in binary

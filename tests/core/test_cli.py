@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from snnc.artifact import read_artifact
-from snnc.cli import cli
+from snnc.tools.cli import cli
 
 
 @pytest.fixture
@@ -161,7 +161,7 @@ def test_bad_arguments_are_one_line_usage_errors(args, fragment):
     import sys
 
     # A real process: click's standalone handling (and its exit status) as a user sees it.
-    proc = subprocess.run([sys.executable, "-m", "snnc.cli", *args], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "snnc.tools.cli", *args], capture_output=True,
                           text=True)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snnc import fileio, html_report
+from snnc import fileio
 from snnc.errors import SnncError
-from snnc.html_report import PLOTS, write_html_report
+from snnc.tools import html_report
+from snnc.tools.html_report import PLOTS, write_html_report
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EVIL = "<script>alert(1)</script>"
@@ -184,7 +185,7 @@ def test_directory_that_is_a_file_is_a_readable_error(tmp_path):
 
 
 def test_import_does_not_load_matplotlib():
-    code = "import sys, snnc.html_report; print('matplotlib' in sys.modules)"
+    code = "import sys, snnc.tools.html_report; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).parent)
     assert out.stdout.strip() == "False"

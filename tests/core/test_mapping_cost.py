@@ -9,8 +9,8 @@ import itertools
 import numpy as np
 import pytest
 
+from snnc.analyses.mapping import Grid, MappingError, format_core_map, map_to_cores
 from snnc.backends.refsim import simulate
-from snnc.cost import CostInputError, estimate_cost, format_cost
 from snnc.errors import SnncError, UnsupportedNodeError
 from snnc.ir import (
     LIF,
@@ -26,9 +26,9 @@ from snnc.ir import (
     Input,
     Readout,
 )
-from snnc.pass_runner import compile_graph
-from snnc.passes.mapping import Grid, MappingError, format_core_map, map_to_cores
 from snnc.targets import FLOAT, LOIHI2
+from snnc.tools.cost import CostInputError, estimate_cost, format_cost
+from snnc.tools.pass_runner import compile_graph
 
 T2 = LOIHI2
 

@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_import_snnc_loads_neither_torch_nor_lava():
     code = (
-        "import sys, snnc, snnc.ir, snnc.artifact, snnc.cli, snnc.backends.refsim, snnc.demo\n"
+        "import sys, snnc, snnc.ir, snnc.artifact, snnc.tools.cli, snnc.backends.refsim\n"
+        "import snnc.tools.demo\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'lava'))\n"
         "print(heavy)\n"
     )
@@ -58,7 +59,7 @@ def test_every_package_folder_is_listed_for_the_wheel():
     listed = set(text.split("packages = [", 1)[1].split("]", 1)[0].replace('"', "").split(","))
     listed = {p.strip() for p in listed if p.strip()}
     roots = {"snnc": "snnc", "frontends": "snnc.frontends", "passes": "snnc.passes",
-             "backends": "snnc.backends"}
+             "analyses": "snnc.analyses", "backends": "snnc.backends", "tools": "snnc.tools"}
     found = set()
     for folder, package in roots.items():
         for init in (ROOT / folder).rglob("__init__.py"):

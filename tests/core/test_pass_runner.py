@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from snnc.demo import tiny_network
 from snnc.errors import GraphError
 from snnc.ir import Conv2d, Graph
-from snnc.pass_runner import PassError, compile_graph, float_passes, run_passes
 from snnc.passes import PassResult, unchanged
 from snnc.targets import FLOAT, LOIHI2
+from snnc.tools.demo import tiny_network
+from snnc.tools.pass_runner import PassError, compile_graph, float_passes, run_passes
 
 
 def scale_conv(graph: Graph) -> PassResult:

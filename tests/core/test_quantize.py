@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from snnc.backends.refsim import simulate
-from snnc.evaluate import evaluate
 from snnc.ir import (
     CLIF,
     LIF,
@@ -24,6 +23,7 @@ from snnc.ir import (
     Readout,
 )
 from snnc.passes.quantize import QuantizationError, QuantizeOptions, quantize
+from snnc.tools.evaluate import evaluate
 
 
 def net(neuron_kw=None, w1=None, clif=False, encoding="analog"):

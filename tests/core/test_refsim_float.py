@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from snnc.backends.refsim import RULES, simulate
-from snnc.demo import sample_inputs, tiny_network
 from snnc.errors import SimulationInputError, UnsupportedNodeError
 from snnc.ir import (
     CLIF,
@@ -28,6 +27,7 @@ from snnc.ir import (
     Input,
     Readout,
 )
+from snnc.tools.demo import sample_inputs, tiny_network
 
 
 def neuron_graph(neuron, n=1):

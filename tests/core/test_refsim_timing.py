@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from snnc.analyses.timing import schedule
 from snnc.backends.refsim import simulate
-from snnc.backends.refsim.timing import schedule
-from snnc.demo import sample_inputs, tiny_network
 from snnc.errors import SimulationInputError
-from snnc.pass_runner import compile_graph
 from snnc.targets import LOIHI2
+from snnc.tools.demo import sample_inputs, tiny_network
+from snnc.tools.pass_runner import compile_graph
 
 
 def test_schedule_by_hand(residual_graph):

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from snnc.artifact import Artifact, write_artifact
-from snnc.cli import cli
-from snnc.golden import make_golden
-from snnc.pass_runner import compile_graph
 from snnc.targets import LOIHI2
+from snnc.tools.cli import cli
+from snnc.tools.golden import make_golden
+from snnc.tools.pass_runner import compile_graph
 
 pytestmark = pytest.mark.timeout(600)
 T = 3

@@ -15,8 +15,8 @@ from lava.proc.lif.process import LIFReset
 
 from snnc.backends.lava import lower
 from snnc.ir import Graph
-from snnc.pass_runner import compile_graph
 from snnc.targets import LOIHI2
+from snnc.tools.pass_runner import compile_graph
 
 pytestmark = pytest.mark.timeout(300)  # a Lava run that breaks inside a worker can hang
 T = 3

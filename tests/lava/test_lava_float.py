@@ -23,8 +23,8 @@ import pytest
 from snnc.artifact import Artifact, write_artifact
 from snnc.backends.lava import lower, run
 from snnc.ir import CLIF, LIF, Add, Conv2d, Dense, Graph, Input, Readout
-from snnc.pass_runner import compile_graph
 from snnc.targets import FLOAT, LOIHI2
+from snnc.tools.pass_runner import compile_graph
 
 pytestmark = pytest.mark.timeout(300)  # a Lava run that breaks inside a worker can hang
 T = 3

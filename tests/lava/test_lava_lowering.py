@@ -24,8 +24,8 @@ from snnc.ir import (
     Input,
     Readout,
 )
-from snnc.pass_runner import compile_graph
 from snnc.targets import LOIHI2
+from snnc.tools.pass_runner import compile_graph
 
 pytestmark = pytest.mark.timeout(120)
 T = 2

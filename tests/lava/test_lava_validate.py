@@ -13,12 +13,12 @@ from types import MappingProxyType
 import numpy as np
 import pytest
 
+from snnc.analyses.timing import Schedule
 from snnc.backends.lava import lower, validate
 from snnc.backends.lava.validate import LavaBuildError, validate_for_lava
-from snnc.backends.refsim.timing import Schedule
 from snnc.ir import Graph
-from snnc.pass_runner import compile_graph
 from snnc.targets import LOIHI2
+from snnc.tools.pass_runner import compile_graph
 
 pytestmark = pytest.mark.timeout(120)
 T = 3

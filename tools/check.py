@@ -27,13 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
+from snnc.analyses.timing import schedule
 from snnc.artifact import Artifact
 from snnc.backends.refsim import SimResult, hardware_record, simulate
-from snnc.backends.refsim.timing import schedule
 from snnc.errors import SnncError
-from snnc.evaluate import predictions
-from snnc.golden import Comparison, compare, golden_expected, result_values
 from snnc.ir import Graph, Neuron
+from snnc.tools.evaluate import predictions
+from snnc.tools.golden import Comparison, compare, golden_expected, result_values
 
 SCHEMA = "snnc.check/1"
 FLOAT_RTOL = 1e-9  # Lava floating_pt readout v against the float reference (see _lava_float)
@@ -261,7 +261,7 @@ def _resources(report: CheckReport, artifact: Artifact, th: Thresholds):
     if artifact.target == "float":
         report.rungs.append(Rung("resources", None, "float target: no chip to map onto"))
         return None
-    from snnc.passes.mapping import map_to_cores
+    from snnc.analyses.mapping import map_to_cores
     from snnc.targets import get_target
 
     try:
@@ -284,7 +284,7 @@ def _ranges(report: CheckReport, artifact: Artifact, timesteps: int, th: Thresho
     if artifact.target == "float":
         report.rungs.append(Rung("ranges", None, "float target: no fixed-point ranges"))
         return
-    from snnc.passes.range_analysis import analyze_ranges
+    from snnc.analyses.range_analysis import analyze_ranges
     from snnc.targets import get_target
 
     rows = analyze_ranges(artifact.graph, timesteps, get_target(artifact.target))
@@ -461,8 +461,8 @@ def _estimates(report: CheckReport, artifact: Artifact, core_map, fixed: SimResu
     if core_map is None:
         report.rungs.append(Rung("estimates", None, "no chip mapping"))
         return
-    from snnc.cost import estimate_cost
     from snnc.targets import get_target
+    from snnc.tools.cost import estimate_cost
 
     n = data.samples
     spikes = {k: v[:, :n] for k, v in fixed.spikes.items()}

@@ -1,5 +1,5 @@
 """The per-layer table of a compiled artifact: shapes, fixed-point fields, quantization
-error and predicted overflow (from `passes/range_analysis.py`)."""
+error and predicted overflow (from `analyses/range_analysis.py`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from snnc.analyses.range_analysis import analyze_ranges
 from snnc.artifact import Artifact
 from snnc.errors import SnncError
 from snnc.ir import FxConv2d, FxDense, FxNeuron
-from snnc.passes.range_analysis import analyze_ranges
 from snnc.targets import get_target
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def layer_rows(artifact: Artifact) -> list[LayerRow]:
                                                     get_target(artifact.target))}
     cores = {}
     if artifact.target != "float":
-        from snnc.passes.mapping import map_to_cores
+        from snnc.analyses.mapping import map_to_cores
 
         try:
             cores = {k: len(v.cores) for k, v in map_to_cores(
@@ -110,7 +110,7 @@ def format_rows(rows: list[LayerRow]) -> str:
 
 def resources(artifact: Artifact) -> str:
     """The core map of a quantized artifact (cores per layer, chips), as text."""
-    from snnc.passes.mapping import format_core_map, map_to_cores
+    from snnc.analyses.mapping import format_core_map, map_to_cores
 
     return format_core_map(map_to_cores(artifact.graph, get_target(artifact.target)))
 
@@ -119,9 +119,9 @@ def cost(artifact: Artifact, x, timesteps: int) -> str:
     """Cost-model estimate (cycles, latency, energy) for running the artifact on `x`."""
     import numpy as np
 
+    from snnc.analyses.mapping import map_to_cores
     from snnc.backends.refsim import simulate
-    from snnc.cost import estimate_cost, format_cost
-    from snnc.passes.mapping import map_to_cores
+    from snnc.tools.cost import estimate_cost, format_cost
 
     target = get_target(artifact.target)
     spikes = dict(simulate(artifact.graph, x, timesteps).spikes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from snnc.check import CheckReport
+from snnc.tools.check import CheckReport
 
 _LINE = {"highlight": False, "soft_wrap": True}  # plain lines: no colouring, no wrapping
 _STYLE = {"pass": "green", "FAIL": "bold red", "skipped": "dim", "info": "cyan"}

@@ -12,7 +12,7 @@ import numpy as np
 
 from snnc import __version__
 from snnc.errors import SnncError
-from snnc.pass_runner import PASS_NAMES
+from snnc.tools.pass_runner import PASS_NAMES
 
 EXIT_ERROR = 1
 
@@ -87,12 +87,12 @@ def demo(output: Path, timesteps: int, batch: int) -> None:
     """Compile the tiny built-in network to an artifact, reload it, and simulate it."""
     from snnc.artifact import Artifact, graph_digest, read_artifact
     from snnc.backends.refsim import simulate
-    from snnc.demo import sample_inputs, tiny_network
+    from snnc.tools.demo import sample_inputs, tiny_network
 
     graph = tiny_network()
     output.parent.mkdir(parents=True, exist_ok=True)
     Artifact(graph, source_hash=graph_digest(graph),
-             meta={"source": "snnc.demo:tiny_network", "timesteps": timesteps}).save(output)
+             meta={"source": "snnc.tools.demo:tiny_network", "timesteps": timesteps}).save(output)
     loaded = read_artifact(output)
     click.echo(f"wrote {output} ({output.stat().st_size} bytes), reloaded and verified\n")
     click.echo(loaded.graph.text() + "\n")
@@ -154,7 +154,7 @@ def compile_(model: str, weights: Path, timesteps: int, input_shape: tuple[int, 
     that differs, at any layer and step, is an error unless --allow-mismatch is given.
     """
     from snnc.artifact import write_artifact
-    from snnc.pipeline import compile_checkpoint
+    from snnc.tools.pipeline import compile_checkpoint
 
     result = compile_checkpoint(model, weights, timesteps, input_shape,
                                 model_kwargs=model_kwargs, step_mode=step_mode,
@@ -177,7 +177,7 @@ def compile_(model: str, weights: Path, timesteps: int, input_shape: tuple[int, 
     if dump_ir and dump_ir not in ("trace", *(r.name for r in result.passes)):
         click.echo(f"(pass {dump_ir} did not run for target {target})")
     if art.target != "float":
-        from snnc.report import format_rows, layer_rows
+        from snnc.tools.report import format_rows, layer_rows
 
         click.echo(f"\nquantized for {art.target}:")
         click.echo(format_rows(layer_rows(art)))
@@ -208,14 +208,14 @@ def inspect(artifact: Path, cost_data: str | None, cost_samples: int) -> None:
     for name, value in art.golden.items():
         click.echo(f"golden.{name:<6} {value.dtype}{list(value.shape)}")
     if art.target != "float":
-        from snnc.report import cost, format_rows, layer_rows, resources
+        from snnc.tools.report import cost, format_rows, layer_rows, resources
 
         click.echo("")
         click.echo(format_rows(layer_rows(art)))
         click.echo("")
         click.echo(resources(art))
         if cost_data:
-            from snnc.pipeline import check_inputs
+            from snnc.tools.pipeline import check_inputs
 
             steps = int(art.meta.get("timesteps", 1))
             x = check_inputs(cost_data, art.graph[art.graph.inputs[0]].shape, cost_samples)
@@ -274,7 +274,7 @@ def simulate(artifact: Path, input_path: Path, timesteps: int | None,
     result = run(graph, x, int(steps), timing=timing, engine=engine)
     _print_result(result)
     if art.target != "float" and not reference:
-        from snnc.report import cost
+        from snnc.tools.report import cost
 
         click.echo("")
         click.echo(cost(art, x, int(steps)))
@@ -342,8 +342,8 @@ def check(ctx: click.Context, artifact: Path, backend: str, data_source: str | N
     from rich.console import Console
 
     from snnc.artifact import read_artifact
-    from snnc.check import Backend, Thresholds, load_data, run_check
-    from snnc.check_text import print_report
+    from snnc.tools.check import Backend, Thresholds, load_data, run_check
+    from snnc.tools.check_text import print_report
 
     art = read_artifact(artifact)
     steps = int(timesteps or art.meta.get("timesteps") or 0)
@@ -387,7 +387,7 @@ def check(ctx: click.Context, artifact: Path, backend: str, data_source: str | N
             _write_text(Path(json_path), json.dumps(doc, indent=2) + "\n")
             click.echo(f"wrote {json_path}")
     if report_dir is not None:
-        from snnc.html_report import write_html_report
+        from snnc.tools.html_report import write_html_report
 
         index = write_html_report(doc, report.raster, report_dir)
         click.echo(f"wrote {index}", err=quiet)
@@ -423,7 +423,7 @@ def _simulate_lava(art, graph, path: Path, x: np.ndarray, steps: int, python: Pa
     """Lava through the subprocess runner (fixed_pt for the quantized graph, floating_pt for
     a float one); spikes reported in each layer's window, like the reference simulator's."""
     from snnc.backends.lava.remote import run_lava
-    from snnc.check import windows
+    from snnc.tools.check import windows
 
     records = run_lava(path, x, steps, python=python, timeout=timeout, precision=precision)
     _print_result(windows(graph, records, steps))

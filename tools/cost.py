@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from snnc.analyses.mapping import CoreMap, Grid, LayerMap, Projection, axon_masks
 from snnc.errors import SnncError
 from snnc.ir import FxInput, Graph, Input
-from snnc.passes.mapping import CoreMap, Grid, LayerMap, Projection, axon_masks
 from snnc.targets import Target
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ class CompileResult:
     artifact: Artifact
     check: Any  # snnc.frontends.torch.check.TraceCheck
     step_mode: str
-    passes: list = field(default_factory=list)  # snnc.pass_runner.PassRecord per pass
+    passes: list = field(default_factory=list)  # snnc.tools.pass_runner.PassRecord per pass
     trace_text: str = ""                         # the IR straight from the frontend
 
 
@@ -68,8 +68,8 @@ def compile_checkpoint(model_spec: str, weights: str | Path, timesteps: int,
                        debug_passes: bool = False, calibrate: int = 0) -> CompileResult:
     """Load the user's model and checkpoint, trace it, check the trace against torch, then
     run the passes for `target` (folding, and quantization for a fixed-point target)."""
-    from snnc.pass_runner import compile_graph
     from snnc.targets import get_target
+    from snnc.tools.pass_runner import compile_graph
 
     chip = get_target(target)
     import torch
@@ -125,7 +125,7 @@ def compile_checkpoint(model_spec: str, weights: str | Path, timesteps: int,
     meta["quantization"] = {name: {k: v for k, v in vars(q).items() if k != "name"}
                             for name, q in compiled.layers.items()}
     meta["calibration_samples"] = calibrate
-    from snnc.golden import make_golden
+    from snnc.tools.golden import make_golden
 
     artifact = Artifact(compiled.graph, target=chip.name, source_hash=file_sha256(weights),
                         reference=compiled.reference if chip.quantized else None, meta=meta,
