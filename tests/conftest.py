@@ -2,11 +2,45 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from snnc.backends import refsim
 from snnc.ir import CLIF, LIF, Add, Conv2d, Dense, Graph, Input, Readout
+
+
+def _load_golden_cases():
+    """tests/golden_cases.py, loaded by path: importlib mode keeps tests/ off sys.path."""
+    name = "snnc_tests_golden_cases"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).resolve().parent / "golden_cases.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+GOLDEN = _load_golden_cases()
+
+
+def pytest_generate_tests(metafunc):
+    """A test argument named in GOLDEN.CASE_ARGS (refsim_case, lava_fixed_case, ...) runs
+    the test once per golden case (tests/cases) that declares that argument's backend."""
+    for arg, backend in GOLDEN.CASE_ARGS.items():
+        if arg in metafunc.fixturenames:
+            cases = GOLDEN.cases_for(backend)
+            metafunc.parametrize(arg, cases, ids=[c.name for c in cases])
+
+
+@pytest.fixture(scope="session")
+def golden():
+    """The golden-case module (tests/golden_cases.py): load_cases, check, refsim_values..."""
+    return GOLDEN
 
 
 def _residual(rng: np.random.Generator, clif: bool = False, c: int = 3, bias: float = 0.1,
@@ -49,3 +83,36 @@ def residual_graph():
 def hardware_record():
     """hardware_record(graph, x, timesteps) -> {layer: [T + latency, batch, ...]}."""
     return refsim.hardware_record
+
+
+def _load_bad_inputs():
+    """tests/bad_inputs.py (the bad-input table's files and runner), loaded by path."""
+    name = "snnc_tests_bad_inputs"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, Path(__file__).resolve().parent / "bad_inputs.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def bad_inputs():
+    """The bad-input module (tests/bad_inputs.py): build_inputs, run_bad, rewrite_header..."""
+    return _load_bad_inputs()
+
+
+@pytest.fixture(scope="session")
+def bad_template(bad_inputs, tmp_path_factory):
+    """The bad-input files, built once (a demo artifact, the quantized one, damaged and
+    hostile variants); each row runs in its own copy (`bad_folder`)."""
+    folder = tmp_path_factory.mktemp("bad-inputs") / "template"
+    bad_inputs.build_inputs(folder)
+    return folder
+
+
+@pytest.fixture
+def bad_folder(bad_inputs, bad_template, tmp_path):
+    """A fresh copy of the bad-input files, with FIFOs and a private /dev/full node."""
+    return bad_inputs.copy_inputs(bad_template, tmp_path / "work")

@@ -2,6 +2,10 @@
 
 Expected values are computed independently of the simulator: by hand (worked in the
 comments, on dyadic numbers so float arithmetic is exact) or by a plain loop written here.
+The neuron hand traces (LIF hard and soft reset, threshold ties, spikingjelly and STBP
+formulas, per-channel threshold, CLIF's first step, readouts) are data in tests/cases/, run
+on every backend (tests/core/test_golden_cases.py and its siblings in tests/compile and
+tests/lava).
 """
 
 from __future__ import annotations
@@ -34,75 +38,11 @@ def neuron_graph(neuron, n=1):
     return Graph.build([Input(name="x", shape=(n,)), neuron])
 
 
-def run_trace(neuron, xs, n=1):
-    """Feed a per-step input sequence to one neuron layer; return spikes and v, `[T, n]`."""
-    xs = np.asarray(xs, dtype=float).reshape(len(xs), 1, n)
-    res = simulate(neuron_graph(neuron, n), xs, len(xs), record_states=True)
-    return res.spikes[neuron.name][:, 0], res.states[neuron.name]["v"][:, 0]
-
-
 def test_every_node_type_has_a_float_rule():
     assert set(RULES) == set(NODE_TYPES.values())
 
 
 # -- neurons --------------------------------------------------------------------------------
-
-
-def test_lif_hard_reset_hand_trace():
-    # decay 0.5, threshold 1, fires on >, reset to 0; x = .75 .75 .25 1 2
-    # t0 h=.75 -> v=.75 | t1 h=.375+.75=1.125 spike, v=0 | t2 h=.25 | t3 h=.125+1=1.125 spike
-    # t4 h=0+2=2 spike
-    s, v = run_trace(LIF(name="n", inputs=("x",), decay=0.5, threshold=1.0),
-                     [0.75, 0.75, 0.25, 1.0, 2.0])
-    assert s[:, 0].tolist() == [False, True, False, True, True]
-    assert v[:, 0].tolist() == [0.75, 0.0, 0.25, 0.0, 0.0]
-
-
-@pytest.mark.parametrize("compare, spikes, v", [
-    (">", [False, False], [1.0, 1.0]),   # h = 1.0 then 0.5*1 + 0.5 = 1.0: never strictly above
-    (">=", [True, False], [0.0, 0.5]),   # fires on the tie at t0, then h = 0 + 0.5
-])
-def test_lif_threshold_ties_follow_the_comparison(compare, spikes, v):
-    s, vv = run_trace(LIF(name="n", inputs=("x",), decay=0.5, threshold=1.0, compare=compare),
-                      [1.0, 0.5])
-    assert s[:, 0].tolist() == spikes
-    assert vv[:, 0].tolist() == v
-
-
-def test_lif_soft_reset_hand_trace():
-    # IF (decay 1), threshold 1, >=, soft reset; x = .75 each step
-    # h: .75 | 1.5 spike v=.5 | 1.25 spike v=.25 | 1.0 spike v=0
-    s, v = run_trace(LIF(name="n", inputs=("x",), decay=1.0, threshold=1.0, compare=">=",
-                         reset="soft"), [0.75] * 4)
-    assert s[:, 0].tolist() == [False, True, True, True]
-    assert v[:, 0].tolist() == [0.75, 0.5, 0.25, 0.0]
-
-
-def test_lif_matches_spikingjelly_formula_with_nonzero_reset():
-    # spikingjelly LIFNode, decay_input=True, tau=2, v_reset=-0.5, v_th=1:
-    #   h = v + (x - (v - v_reset)) / tau, fires on h >= v_th, v starts at v_reset.
-    # t0 h=-.5+(3-0)/2=1.0 spike v=-.5 | t1 h=-.5+(.5-0)/2=-.25 | t2 h=-.25+(2.5-.25)/2=.875
-    # t3 h=.875+(0-1.375)/2=.1875
-    s, v = run_trace(LIF(name="n", inputs=("x",), decay=0.5, gain=0.5, threshold=1.0,
-                         compare=">=", v_reset=-0.5), [3.0, 0.5, 2.5, 0.0])
-    assert s[:, 0].tolist() == [True, False, False, False]
-    assert v[:, 0].tolist() == [-0.5, -0.25, 0.875, 0.1875]
-
-
-def test_lif_matches_stbp_formula():
-    # STBP: u = tau*u*(1-o) + x, o = u > V_th; tau .25, V_th .5; x = .25 .5 .5 .125
-    # u: .25 | .0625+.5=.5625 spike | 0+.5=.5 (not >) | .125+.125=.25
-    s, _ = run_trace(LIF(name="n", inputs=("x",), decay=0.25, threshold=0.5),
-                     [0.25, 0.5, 0.5, 0.125])
-    assert s[:, 0].tolist() == [False, True, False, False]
-
-
-def test_lif_per_channel_threshold():
-    g = Graph.build([Input(name="x", shape=(2, 1, 1)),
-                     LIF(name="n", inputs=("x",), decay=1.0, threshold=np.array([0.5, 2.0]))])
-    res = simulate(g, np.ones((1, 2, 1, 1)), 2)
-    # channel 0 (th .5): h=1 spikes twice; channel 1 (th 2): h=1, then 2 (not > 2)
-    assert res.spikes["n"][:, 0, :, 0, 0].tolist() == [[True, False], [True, False]]
 
 
 def clif_loop(xs, tau, vth):
@@ -121,13 +61,6 @@ def clif_loop(xs, tau, vth):
     return out
 
 
-def test_clif_first_step_by_hand():
-    # H = 1.5 >= 1 fires; M = 0*sig(.75) + 1 = 1; V = 1.5 - (1 + sig(1)) = .5 - 1/(1+e^-1)
-    s, v = run_trace(CLIF(name="n", inputs=("x",), tau=2.0, threshold=1.0), [1.5])
-    assert s[0, 0]
-    assert v[0, 0] == pytest.approx(0.5 - 1 / (1 + math.exp(-1)), abs=1e-15)
-
-
 def test_clif_matches_the_paper_equations():
     rng = np.random.default_rng(3)
     xs = rng.uniform(-0.5, 2.0, size=(12, 5))
@@ -141,18 +74,6 @@ def test_clif_matches_the_paper_equations():
         np.testing.assert_allclose(res.states["n"]["m"][:, 0, j], [e[2] for e in expected],
                                    rtol=0, atol=1e-12)
     assert res.spikes["n"].any() and not res.spikes["n"].all()
-
-
-@pytest.mark.parametrize("decay, mean, expected", [
-    (1.0, True, 2.0),      # (1 + 2 + 3) / 3
-    (1.0, False, 6.0),
-    (0.5, False, 4.25),    # 1 -> .5+2=2.5 -> 1.25+3=4.25
-])
-def test_readout(decay, mean, expected):
-    g = neuron_graph(Readout(name="r", inputs=("x",), decay=decay, mean=mean))
-    res = simulate(g, np.array([1.0, 2.0, 3.0]).reshape(3, 1, 1), 3)
-    assert res.readout["r"][0, 0] == expected
-    assert res.spikes == {}
 
 
 # -- stateless nodes ------------------------------------------------------------------------
