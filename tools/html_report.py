@@ -2,9 +2,10 @@
 
 `write_html_report` writes `index.html` plus the three plots as PNG files beside it; the
 PNGs are also embedded in the page as data URIs, so the page alone can be mailed or attached
-to a CI run. Every plot is rendered in memory before anything is written, and index.html is
-written last, each through `snnc.fileio.write_atomic`: a failed plot leaves the
-folder as it was, and an index.html on disk always belongs to a complete set of plots.
+to a CI run. Every plot is rendered in memory before anything is written, and the four files
+are written all or nothing through `snnc.fileio.write_folder`: a failed plot, a full disk or
+an unwritable folder leaves the folder as it was, and an index.html on disk always belongs
+to a complete set of plots.
 
 Report fields may be null or missing when a rung did not run; the page says "not run" there.
 Every string taken from the report is escaped (layer names are chosen by users). Matplotlib
@@ -24,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from snnc.errors import SnncError
-from snnc.fileio import write_atomic
+from snnc.fileio import write_folder
 
 PLOTS = ("firing_rates.png", "agreement.png", "raster.png")
+FILES = (*PLOTS, "index.html")  # every file a report writes, index.html last
 MAX_RASTER_NEURONS = 512  # neurons drawn per raster panel; larger layers are subsampled
 
 _MISSING = '<span class="na">not run</span>'
@@ -38,6 +40,13 @@ def write_html_report(report: dict, raster: dict[str, np.ndarray], directory: Pa
 
     `raster` maps layer name -> bool array [steps, neurons] of one sample (neurons
     flattened); an empty dict gives a raster image that says so.
+
+    The report is built in a hidden temporary folder and moved into place only once every
+    file is written (`snnc.fileio.write_folder`). A `directory` that does not exist is made
+    (parents too) in one rename. In an existing `directory` the report's four files (FILES)
+    replace those of an earlier report and any other file is left alone. On any failure
+    nothing at `directory` changes; an OSError becomes `snnc.fileio.OutputError`, naming the
+    path.
     """
     directory = Path(directory)
     pngs = {
@@ -46,16 +55,8 @@ def write_html_report(report: dict, raster: dict[str, np.ndarray], directory: Pa
         "raster.png": _plot_raster(raster),
     }
     page = render_html(report, pngs)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise SnncError(f"cannot write the HTML report into {str(directory)!r}: "
-                        "it exists and is not a folder") from None
-    for name, data in pngs.items():
-        write_atomic(directory / name, data)
-    index = directory / "index.html"
-    write_atomic(index, page.encode("utf-8"))
-    return index
+    write_folder(directory, {**pngs, "index.html": page.encode("utf-8")})
+    return directory / "index.html"
 
 
 # ---------------------------------------------------------------------------------- plots
