@@ -2,15 +2,18 @@
 
     def my_pass(graph: Graph) -> PassResult
 
-returning the new graph, whether anything changed, and one log line per change (naming the
-nodes involved). Passes never mutate their input (nodes are frozen); they build a new graph
-with `Graph.build`, keeping node names stable so reports point at the layers users know.
-The pipeline that lists them in order is `snnc.tools.pipeline`.
+returning the new graph, whether anything changed, one log line per change (naming the
+nodes involved) and, for a pass that measures what it did (quantize: name -> LayerQuant), a
+`report` for the tools to keep. Passes never mutate their input (nodes are frozen); they
+build a new graph with `Graph.build`, keeping node names stable so reports point at the
+layers users know. `snnc.tools.pass_runner` lists them in order (`float_passes`,
+then quantize in `compile_graph`) and runs them, validating the graph after each.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from snnc.ir import Graph
 
@@ -20,6 +23,7 @@ class PassResult:
     graph: Graph
     changed: bool
     notes: list[str] = field(default_factory=list)
+    report: Any = None
 
 
 def unchanged(graph: Graph) -> PassResult:

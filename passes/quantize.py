@@ -1,5 +1,8 @@
 """Quantize a folded float graph to a target's fixed point (Loihi 2 as Lava models it).
 
+Every width, shift and unit comes from the target's `widths` (snnc/ir/widths.py); the
+figures below are Loihi 2's (act_shift = vth_shift = 6, 8-bit weights, decay unit 4096).
+
 Scales. Each neuron layer gets a scale S (v-units per float unit). A synapse feeding it sends
 a = (W_int @ s) << e, which enters v as a << 6, so W_int * 2^(e+6) = S * gain * W (divided by
 the input scale for graded input). Each synapse picks its own exponent e, the largest-range
@@ -15,6 +18,10 @@ thresholds (threshold folding) become per-channel scales with one integer vth. v
 
 Decays. dv = round(4096 * (1 - decay)); no current state (du = 4095, u = a << 6).
 
+Each float neuron type has its rule (`NEURON_RULES`, by exact type): its gain, how its
+threshold sets the scale, and the fixed-point node it becomes. A type without one is refused,
+never quantized as a look-alike.
+
 CLIF. H uses the LIF update; sigmoid(H / tau) is a 1025-entry table over H/tau in [-8, 8]
 (step 1/64) with 12-bit outputs, indexed by round(H * 64 / (S * tau)) (an integer multiply
 and shift); M has 12 fraction bits; the reset adds reset_lut[M >> 6] = round(S * sigmoid(j /
@@ -29,17 +36,21 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from snnc.errors import SnncError
+from snnc.errors import SnncError, UnsupportedNodeError
 from snnc.ir import (
     CLIF,
     LIF,
     Add,
+    AvgPool2d,
+    BatchNorm,
     Conv2d,
     Dense,
+    Flatten,
     FxCLIF,
     FxConv2d,
     FxDense,
@@ -127,7 +138,9 @@ def _drive(graph: Graph, syn: Node, opts: QuantizeOptions) -> np.ndarray:
 
 def _quantize_weights(name: str, w_eff: np.ndarray, t: Target, rep: LayerQuant
                       ) -> tuple[np.ndarray, int]:
-    """Integers and exponent with w_int * 2^(e + 6) ~ w_eff, in Lava's 8-bit forms."""
+    """Integers and exponent with w_int * 2^(e + act_shift) ~ w_eff, in Lava's weight forms:
+    [0, max], [-max, 0], or even values in [-(max + 1), max - 1] (max = 2^weight_bits - 1)."""
+    w = t.widths
     if not np.all(np.isfinite(w_eff)):
         raise QuantizationError(f"synapse {name!r}: weights are not finite")
     peak = float(np.abs(w_eff).max(initial=0))
@@ -135,17 +148,18 @@ def _quantize_weights(name: str, w_eff: np.ndarray, t: Target, rep: LayerQuant
         raise QuantizationError(f"synapse {name!r}: all weights are zero; remove the layer "
                                 "or check the checkpoint")
     mixed = w_eff.min() < 0 < w_eff.max()
-    levels = 127 if mixed else 255          # mixed sign: even values, 2 * [-128, 127]
+    top = w.weight_max
+    levels = (top + 1) // 2 - 1 if mixed else top  # mixed sign: even values, 2 * levels
     step = 2 if mixed else 1
-    e = math.ceil(math.log2(peak / (64 * step * levels)))
-    if e > t.weight_exp_max:
+    e = math.ceil(math.log2(peak / ((1 << w.act_shift) * step * levels)))
+    if e > w.weight_exp_max:
         raise QuantizationError(f"synapse {name!r}: weights up to {peak:.3g} need weight "
-                                f"exponent {e}, beyond the target's {t.weight_exp_max}")
-    e = max(e, t.weight_exp_min)
-    unit = 64.0 * 2.0 ** e
+                                f"exponent {e}, beyond the target's {w.weight_exp_max}")
+    e = max(e, w.weight_exp_min)
+    unit = float(1 << w.act_shift) * 2.0 ** e
     w_int = (step * np.rint(w_eff / (unit * step))).astype(np.int64)
-    w_int = np.clip(w_int, -256 if mixed else (0 if w_eff.min() >= 0 else -255),
-                    254 if mixed else (255 if w_eff.max() > 0 else 0))
+    w_int = np.clip(w_int, -top - 1 if mixed else (0 if w_eff.min() >= 0 else -top),
+                    top - 1 if mixed else (top if w_eff.max() > 0 else 0))
     used = int(np.abs(w_int).max(initial=0))
     rep.weight_exp = e
     rep.weight_bits_used = (used // 2).bit_length() + 1 if mixed else used.bit_length()
@@ -155,39 +169,144 @@ def _quantize_weights(name: str, w_eff: np.ndarray, t: Target, rep: LayerQuant
         rep.notes.append(f"uses only {used.bit_length()} weight bits (exponent at its minimum)")
     if rep.zeroed_weights > ZEROED_WARNING:
         rep.notes.append(f"{100 * rep.zeroed_weights:.0f}% of its nonzero weights round to "
-                         "zero: their dynamic range exceeds the target's 8 bits")
+                         f"zero: their dynamic range exceeds the target's {w.weight_bits} bits")
         log.warning("synapse %r: %s", name, rep.notes[-1])
     return w_int, e
 
 
 def _bias(name: str, b: np.ndarray, t: Target, rep: LayerQuant) -> tuple[np.ndarray, int]:
+    w = t.widths
     peak = float(np.abs(b).max(initial=0))
-    exp = 0 if peak <= t.bias_mant_max else math.ceil(math.log2(peak / t.bias_mant_max))
-    if exp > t.bias_exp_max:
+    exp = 0 if peak <= w.bias_mant_max else math.ceil(math.log2(peak / w.bias_mant_max))
+    if exp > w.bias_exp_max:
         raise QuantizationError(f"layer {name!r}: bias up to {peak:.0f} v-units needs bias "
-                                f"exponent {exp}, beyond the target's {t.bias_exp_max}")
+                                f"exponent {exp}, beyond the target's {w.bias_exp_max}")
     rep.bias_exp = exp
-    mant = np.clip(np.rint(b / 2 ** exp), -t.bias_mant_max - 1, t.bias_mant_max)
+    mant = np.clip(np.rint(b / 2 ** exp), -w.bias_mant_max - 1, w.bias_mant_max)
     return mant.astype(np.int64), exp
 
 
 def _scale_and_vth(name: str, threshold, tie: int, drive: np.ndarray,
                    t: Target) -> tuple[np.ndarray, int]:
-    """Per-channel scale S with S * threshold = 64 * vth + tie, and the integer vth."""
+    """Per-channel scale S with S * threshold = (vth << vth_shift) + tie, and the integer vth."""
+    w = t.widths
     th = np.broadcast_to(np.asarray(threshold, np.float64), drive.shape)
     if np.any(th <= 0):
         raise QuantizationError(f"neuron {name!r}: threshold (minus reset value) must be > 0, "
                                 f"got {float(th.min()):g}")
-    # a = S * drive / 64 must fit the chip's synaptic input: vth <= 32767 * th / drive.
-    limit = np.floor(t.synaptic_input_max * th / np.maximum(drive, 1e-30)).min()
-    vth = int(min(DEFAULT_VTH, max(limit, 1), t.vth_max))
-    return (64 * vth + tie) / th, vth
+    # a = S * drive >> act_shift must fit the chip's synaptic input:
+    # vth <= max * th / drive * 2^(act_shift - vth_shift).
+    headroom = 2.0 ** (w.act_shift - w.vth_shift)
+    limit = np.floor(w.synaptic_input_max * th / np.maximum(drive, 1e-30) * headroom).min()
+    vth = int(min(DEFAULT_VTH, max(limit, 1), w.vth_max))
+    return ((vth << w.vth_shift) + tie) / th, vth
 
 
-def quantize(graph: Graph, opts: QuantizeOptions | None = None
-             ) -> tuple[PassResult, dict[str, LayerQuant]]:
-    """Turn a folded float graph into fixed-point nodes. Returns the pass result and a
-    per-layer record (exponents, bits, errors) for reports."""
+# -- the rule of each float neuron type ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class NeuronRule:
+    """How one float neuron type is quantized. `scale(n, rows, drive, opts)` returns the
+    per-channel scale and the integer vth (None for a readout); `emit(n, common, scale, vth,
+    t)` builds the fixed-point node from the fields every neuron shares (`common`)."""
+
+    gain: Callable[[Neuron], float]
+    scale: Callable[[Neuron, int, np.ndarray, QuantizeOptions], tuple[np.ndarray, int | None]]
+    emit: Callable[[Neuron, dict, np.ndarray, int | None, Target], Node]
+
+
+def _tie(n: LIF | CLIF) -> int:
+    """1 when the trained model fires on >=: v > (vth << vth_shift) is then v >= S * th."""
+    return 1 if n.compare == ">=" else 0
+
+
+def _threshold_scale(n: LIF | CLIF, th: np.ndarray, rows: int, drive: np.ndarray,
+                     t: Target) -> tuple[np.ndarray, int]:
+    th_rows = np.broadcast_to(th, (rows,)) if th.ndim <= 1 else None
+    if th_rows is None:
+        raise QuantizationError(f"neuron {n.name!r}: per-neuron thresholds are not "
+                                "supported; use one per channel")
+    return _scale_and_vth(n.name, th_rows, _tie(n), drive, t)
+
+
+def _lif_scale(n: LIF, rows: int, drive: np.ndarray, opts: QuantizeOptions
+               ) -> tuple[np.ndarray, int]:
+    th = np.asarray(n.threshold, np.float64)
+    if n.reset == "hard":
+        th = th - n.v_reset
+    return _threshold_scale(n, th, rows, drive * n.gain, opts.target)
+
+
+def _clif_scale(n: CLIF, rows: int, drive: np.ndarray, opts: QuantizeOptions
+                ) -> tuple[np.ndarray, int]:
+    scale, vth = _threshold_scale(n, np.asarray(n.threshold, np.float64), rows, drive,
+                                  opts.target)
+    if np.ptp(scale) > 0:
+        raise QuantizationError(f"CLIF {n.name!r} needs one scale for all channels")
+    return scale, vth
+
+
+def _readout_scale(n: Readout, rows: int, drive: np.ndarray, opts: QuantizeOptions
+                   ) -> tuple[np.ndarray, None]:
+    w = opts.target.widths
+    peak = float(drive.max(initial=0)) or 1.0
+    s = min(w.synaptic_input_max * (1 << w.act_shift) / peak,
+            w.state_max / (opts.timesteps * peak))
+    return np.full(rows, s / 2), None  # half: room for rounding and the bias
+
+
+def _lif_node(n: LIF, common: dict, scale: np.ndarray, vth: int, t: Target) -> FxLIF:
+    reset_sub = (vth << t.widths.vth_shift) + _tie(n)
+    return FxLIF(vth=vth, reset=n.reset, reset_sub=reset_sub, **common)
+
+
+def _clif_node(n: CLIF, common: dict, scale: np.ndarray, vth: int, t: Target) -> FxCLIF:
+    w, s = t.widths, float(scale[0])
+    z = np.arange(-SIG_RANGE * SIG_STEPS, SIG_RANGE * SIG_STEPS + 1) / SIG_STEPS
+    sig_lut = np.rint(w.sigmoid_unity / (1 + np.exp(-z))).astype(np.int64)
+    m = np.arange(M_ENTRIES) * (1 << M_SHIFT) / float(w.sigmoid_unity)
+    reset_lut = np.rint(s / (1 + np.exp(-m))).astype(np.int64)
+    sig_mult = int(round(SIG_STEPS * 2.0 ** SIG_SHIFT / (s * n.tau)))
+    return FxCLIF(vth=vth, reset_sub=(vth << w.vth_shift) + _tie(n), sig_lut=sig_lut,
+                  sig_mult=sig_mult, sig_shift=SIG_SHIFT, reset_lut=reset_lut,
+                  m_shift=M_SHIFT, **common)
+
+
+def _readout_node(n: Readout, common: dict, scale: np.ndarray, vth: None,
+                  t: Target) -> FxReadout:
+    return FxReadout(mean=n.mean, **common)
+
+
+#: Float neuron type (exact) -> its quantization rule.
+NEURON_RULES: dict[type[Neuron], NeuronRule] = {
+    LIF: NeuronRule(lambda n: n.gain, _lif_scale, _lif_node),
+    CLIF: NeuronRule(lambda n: 1.0, _clif_scale, _clif_node),
+    Readout: NeuronRule(lambda n: 1.0, _readout_scale, _readout_node),
+}
+
+#: Node types quantize folds into the neurons' rules (their synapses and sums) or turns into
+#: the graph input; with NEURON_RULES, every type it accepts.
+_OTHER_TYPES = (Input, Conv2d, Dense, Add)
+#: Types the folding passes remove: refused with that advice.
+_FOLDED_TYPES = (BatchNorm, AvgPool2d, Flatten)
+
+
+def supported_types() -> list[str]:
+    return [t.__name__ for t in (*_OTHER_TYPES, *NEURON_RULES)]
+
+
+def _check_type(node: Node) -> None:
+    if type(node) in NEURON_RULES or type(node) in _OTHER_TYPES:
+        return
+    if type(node) in _FOLDED_TYPES:
+        raise QuantizationError(f"node {node.name!r} ({node.op}) has no fixed-point form on the "
+                                "chip; fold it first (BatchNorm, AvgPool2d, Flatten)")
+    raise UnsupportedNodeError(node.name, node.op, "quantize", supported_types())
+
+
+def quantize(graph: Graph, opts: QuantizeOptions | None = None) -> PassResult:
+    """Turn a folded float graph into fixed-point nodes. The result's `report` is the
+    per-layer record (exponents, bits, errors: name -> LayerQuant) for reports."""
     opts = opts or QuantizeOptions()
     t = opts.target
     reports: dict[str, LayerQuant] = {}
@@ -200,55 +319,40 @@ def quantize(graph: Graph, opts: QuantizeOptions | None = None
             if isinstance(graph[n.inputs[0]], Add):
                 users.setdefault(n.inputs[0], set()).add(n.name)
     for node in graph:
-        if isinstance(node, Input) and node.encoding == "spikes":
+        _check_type(node)
+        if type(node) is Input and node.encoding == "spikes":
             new.append(FxInput(name=node.name, shape=node.shape, bits=1, scale=1.0,
                                encoding="spikes"))
-        elif isinstance(node, Input):
-            new.append(FxInput(name=node.name, shape=node.shape, bits=t.graded_input_bits,
-                               signed=opts.input_signed, scale=out_scale_of(node, opts, t)))
-        elif isinstance(node, Neuron):
+        elif type(node) is Input:
+            new.append(FxInput(name=node.name, shape=node.shape,
+                               bits=t.widths.graded_input_bits, signed=opts.input_signed,
+                               scale=out_scale_of(node, opts, t)))
+        elif type(node) in NEURON_RULES:
             new.extend(_quantize_neuron(graph, node, opts, users, reports))
-        elif not isinstance(node, Conv2d | Dense | Add):
-            raise QuantizationError(f"node {node.name!r} ({node.op}) has no fixed-point form "
-                                    "on the chip; fold it first (BatchNorm, AvgPool2d, Flatten)")
     out = Graph.build(new, graph.outputs)
     notes = [f"{r.name}: {r.kind} " + ", ".join(
         f"{k}={v}" for k, v in vars(r).items()
         if k in ("weight_exp", "vth", "dv", "bias_exp") and v is not None)
         for r in reports.values()]
-    return PassResult(out, True, notes), reports
+    return PassResult(out, True, notes, report=reports)
 
 
 def _quantize_neuron(graph: Graph, n: Neuron, opts: QuantizeOptions, users: dict[str, set],
                      reports: dict[str, LayerQuant]) -> list[Node]:
     t = opts.target
+    rule = NEURON_RULES[type(n)]
     terms = _terms(graph, n.inputs[0], n.name)
     rows = n.type.shape[0]
     drive = sum(_drive(graph, s, opts) for s in terms)
-    gain = getattr(n, "gain", 1.0)
+    gain = rule.gain(n)
     rep = LayerQuant(n.name, n.op)
-    if isinstance(n, Readout):
-        peak = float(drive.max(initial=0)) or 1.0
-        s = min(t.synaptic_input_max * 64 / peak, t.state_max / (opts.timesteps * peak))
-        scale, vth = np.full(rows, s / 2), None  # half: room for rounding and the bias
-    else:
-        tie = 1 if n.compare == ">=" else 0
-        th = np.asarray(n.threshold, np.float64)
-        if isinstance(n, LIF) and n.reset == "hard":
-            th = th - n.v_reset
-        th_rows = np.broadcast_to(th, (rows,)) if th.ndim <= 1 else None
-        if th_rows is None:
-            raise QuantizationError(f"neuron {n.name!r}: per-neuron thresholds are not "
-                                    "supported; use one per channel")
-        scale, vth = _scale_and_vth(n.name, th_rows, tie, drive * gain, t)
-        if isinstance(n, CLIF) and np.ptp(scale) > 0:
-            raise QuantizationError(f"CLIF {n.name!r} needs one scale for all channels")
+    scale, vth = rule.scale(n, rows, drive, opts)
     rep.scale, rep.vth = float(scale.max()), vth
-    decay = n.decay
-    rep.dv = int(round(t.decay_unity * (1 - decay)))
+    rep.dv = int(round(t.widths.decay_unity * (1 - n.decay)))
     out: list[Node] = []
     syn_names = []
     bias = np.zeros(rows)
+    unit = float(1 << t.widths.act_shift)
     for syn in dict.fromkeys(terms):  # a synapse summed twice is one synapse counted twice
         src = graph[syn.inputs[0]]
         in_scale = out_scale_of(src, opts, t)
@@ -256,7 +360,7 @@ def _quantize_neuron(graph: Graph, n: Neuron, opts: QuantizeOptions, users: dict
         name = syn.name if len(users[syn.name]) == 1 else f"{syn.name}@{n.name}"
         srep = LayerQuant(name, syn.op)
         w_int, e = _quantize_weights(name, row_scale * syn.weight, t, srep)
-        back = w_int * 64.0 * 2.0 ** e / row_scale
+        back = w_int * unit * 2.0 ** e / row_scale
         srep.max_weight_error = float(np.abs(back - syn.weight).max())
         reports[name] = srep
         cls = FxConv2d if isinstance(syn, Conv2d) else FxDense
@@ -280,13 +384,7 @@ def _quantize_neuron(graph: Graph, n: Neuron, opts: QuantizeOptions, users: dict
         mant = 0
     common = {"name": n.name, "inputs": (source,), "dv": rep.dv, "bias_mant": mant,
               "bias_exp": bexp, "scale": float(scale.max())}
-    if isinstance(n, Readout):
-        out.append(FxReadout(mean=n.mean, **common))
-    elif isinstance(n, LIF):
-        reset_sub = 64 * vth + (1 if n.compare == ">=" else 0)
-        out.append(FxLIF(vth=vth, reset=n.reset, reset_sub=reset_sub, **common))
-    else:
-        out.append(_clif(n, float(scale[0]), vth, common))
+    out.append(rule.emit(n, common, scale, vth, t))
     reports[n.name] = rep
     return out
 
@@ -295,18 +393,7 @@ def out_scale_of(src: Node, opts: QuantizeOptions, t: Target) -> float:
     """Integer units per float unit of a synapse's input: 1 for spikes, the graded scale for
     the analog input."""
     if isinstance(src, Input) and src.encoding != "spikes":
-        levels = (2 ** (t.graded_input_bits - 1) - 1) if opts.input_signed else \
-            (2 ** t.graded_input_bits - 1)
+        bits = t.widths.graded_input_bits
+        levels = (2 ** (bits - 1) - 1) if opts.input_signed else (2 ** bits - 1)
         return levels / opts.input_max
     return 1.0
-
-
-def _clif(n: CLIF, scale: float, vth: int, common: dict) -> FxCLIF:
-    z = np.arange(-SIG_RANGE * SIG_STEPS, SIG_RANGE * SIG_STEPS + 1) / SIG_STEPS
-    sig_lut = np.rint(4096 / (1 + np.exp(-z))).astype(np.int64)
-    m = np.arange(M_ENTRIES) * (1 << M_SHIFT) / 4096.0
-    reset_lut = np.rint(scale / (1 + np.exp(-m))).astype(np.int64)
-    sig_mult = int(round(SIG_STEPS * 2.0 ** SIG_SHIFT / (scale * n.tau)))
-    return FxCLIF(vth=vth, reset_sub=64 * vth + (1 if n.compare == ">=" else 0),
-                  sig_lut=sig_lut, sig_mult=sig_mult, sig_shift=SIG_SHIFT,
-                  reset_lut=reset_lut, m_shift=M_SHIFT, **common)

@@ -1,8 +1,8 @@
 """Targets are data: word widths, shifts and limits of a chip, not code paths.
 
 Each constant names its source; `targets.md` (repository root) collects the published figures
-behind the resource limits (analyses/mapping.py) and cost constants (tools/cost.py), and marks
-which are Loihi 1 stand-ins or assumptions.
+behind the word widths (`widths`), the resource limits (analyses/mapping.py) and the cost
+constants (tools/cost.py), and marks which are Loihi 1 stand-ins or assumptions.
 """
 
 from __future__ import annotations
@@ -10,29 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from snnc.errors import SnncError
+from snnc.ir.widths import FORMAT, Widths
 
 
 @dataclass(frozen=True)
 class Target:
     name: str
     quantized: bool
-    # Synapses (lava.proc.dense PyDenseModelBitAcc: clip to 8 bits, then for mixed sign the
-    # LSB is dropped: even values in [-256, 254]).
-    weight_bits: int = 8
-    weight_exp_min: int = -8  # chip: 4-bit signed exponent (nengo-loihi discretize); to confirm
-    weight_exp_max: int = 7
-    # Neurons (lava.proc.lif PyLifModelBitAcc).
-    state_bits: int = 24        # u and v
-    decay_bits: int = 12        # du, dv: unsigned, out of 4096
-    bias_mant_bits: int = 13    # signed
-    bias_exp_max: int = 7       # 3-bit unsigned exponent
-    vth_bits: int = 17          # unsigned; compared as v > vth << vth_shift
-    vth_shift: int = 6
-    act_shift: int = 6          # synaptic input enters u as a_in << 6
-    synaptic_input_bits: int = 16  # the chip's dendritic accumulator; Lava does not wrap it
-    graded_input_bits: int = 8  # payload of graded input spikes (analog input lowering)
-    # CLIF fixed-point tables (snnc's definition; see passes/quantize.py).
-    sigmoid_frac_bits: int = 12
+    # Every word width, shift and unit of the chip's fixed point: the one table
+    # (snnc/ir/widths.py), read by quantize, range analysis and the backends' checks.
+    widths: Widths = FORMAT
     # Resources, for analyses/mapping.py. [L2] = Loihi 2 brief, [L1] = Davies et al. 2018, a
     # Loihi 1 stand-in where Loihi 2 publishes no figure, [A] = assumption (targets.md).
     neurons_per_core: int = 8192        # [L2] 1M neurons / 128 cores (WikiChip); to confirm
@@ -57,26 +44,6 @@ class Target:
     time_per_hop_y_s: float = 6.5e-9            # [L1] tile hop N-S
     barrier_sync_s: float = 465e-9              # [L1] mesh-wide barrier, 32 tiles (1 tile: 113)
     cycle_s: float = 1e-9  # [A] Loihi is clockless; a reported "cycle" is this much time
-
-    @property
-    def decay_unity(self) -> int:
-        return 1 << self.decay_bits
-
-    @property
-    def state_max(self) -> int:
-        return (1 << (self.state_bits - 1)) - 1
-
-    @property
-    def vth_max(self) -> int:
-        return (1 << self.vth_bits) - 1
-
-    @property
-    def bias_mant_max(self) -> int:
-        return (1 << (self.bias_mant_bits - 1)) - 1
-
-    @property
-    def synaptic_input_max(self) -> int:
-        return (1 << (self.synaptic_input_bits - 1)) - 1
 
 
 FLOAT = Target("float", quantized=False)

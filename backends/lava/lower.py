@@ -89,6 +89,8 @@ from snnc.ir import (
     Readout,
 )
 from snnc.ir.node import channel_view
+from snnc.ir.payload import input_payload
+from snnc.ir.widths import FORMAT
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +158,7 @@ def input_frames(node: Input, x: np.ndarray, plan: Plan) -> np.ndarray:
     n = int(np.prod(node.shape))
     sequence = x.ndim == len(node.shape) + 2
     if isinstance(node, FxInput):
-        lo, hi = node.limits
-        values = np.clip(np.rint(x * node.scale), lo, hi).astype(np.int64)
+        values = input_payload(node, x)
     else:
         values = np.asarray(x, np.float64)
     frames = np.zeros((plan.steps, n), values.dtype)
@@ -207,10 +208,10 @@ def _synapse(node: Conv2d | Dense, build: Build) -> list:
         weights = conv_matrix(node, src.type.shape)
     else:
         weights = node.weight.reshape(node.weight.shape[0], -1)
-    kwargs = {"num_message_bits": 24 if isinstance(src, Input) else 0}
+    kwargs = {"num_message_bits": FORMAT.message_bits if isinstance(src, Input) else 0}
     if isinstance(node, FxConv2d | FxDense):
         kwargs.update(weights=weights.astype(np.int32), weight_exp=int(node.weight_exp),
-                      num_weight_bits=8)
+                      num_weight_bits=FORMAT.weight_bits)
     else:
         kwargs.update(weights=weights.astype(np.float64))  # its bias goes to the neuron
     delay = build.plan.delays[node.name]
@@ -258,32 +259,59 @@ def _neuron(node: Neuron, build: Build, kind: str, params: FixedParams | FloatPa
     return [proc.s_out]
 
 
+def _fx_lif(node: FxLIF, common: dict) -> tuple[str, FixedParams]:
+    return node.reset, FixedParams(du=int(node.du), vth=int(node.vth),
+                                   reset_sub=int(node.reset_sub), **common)
+
+
+def _fx_clif(node: FxCLIF, common: dict) -> tuple[str, FixedParams]:
+    tables = {k: getattr(node, k) for k in ("sig_lut", "sig_mult", "sig_shift", "reset_lut",
+                                             "m_shift")}
+    return "clif", FixedParams(du=FORMAT.decay_max, vth=int(node.vth),
+                               reset_sub=int(node.reset_sub), **tables, **common)
+
+
+def _fx_readout(node: FxReadout, common: dict) -> tuple[str, FixedParams]:
+    return "readout", FixedParams(du=FORMAT.decay_max, vth=FORMAT.vth_max, **common)
+
+
+#: Fixed-point neuron type (exact) -> the SnncNeuron kind and integer parameters it runs as
+#: (processes.PySnncNeuronFixed; an FxLIF that stock Lava runs exactly goes to `_stock_lif`).
+FIXED_NEURONS: dict[type[Node], Callable[[Node, dict], tuple[str, FixedParams]]] = {
+    FxLIF: _fx_lif,
+    FxCLIF: _fx_clif,
+    FxReadout: _fx_readout,
+}
+
+
+def neuron_rule(table: dict, node: Node, where: str) -> Callable:
+    """The entry of a neuron table for the node's exact type, or UnsupportedNodeError naming
+    the node, its type and the types the table knows."""
+    try:
+        return table[type(node)]
+    except KeyError:
+        raise UnsupportedNodeError(node.name, node.op, where,
+                                   [t.__name__ for t in table]) from None
+
+
 @lowering(FxLIF, FxCLIF, FxReadout)
 def _fixed_neuron(node: FxLIF | FxCLIF | FxReadout, build: Build) -> list:
+    rule = neuron_rule(FIXED_NEURONS, node, "the Lava fixed_pt neuron model")
     _check_synaptic_input(node, build)
     shape = node.type.shape
     common = {"dv": int(node.dv), "bias_mant": per_neuron(node.bias_mant, shape, np.int32),
               "bias_exp": np.full(int(np.prod(shape)), node.bias_exp, np.int32)}
-    if isinstance(node, FxLIF) and stock_lif(node):
+    if stock_lif(node):
         return _stock_lif(node, build)
-    if isinstance(node, FxLIF):
-        params = FixedParams(du=int(node.du), vth=int(node.vth), reset_sub=int(node.reset_sub),
-                             **common)
-        return _neuron(node, build, node.reset, params)
-    if isinstance(node, FxCLIF):
-        tables = {k: getattr(node, k) for k in ("sig_lut", "sig_mult", "sig_shift",
-                                                 "reset_lut", "m_shift")}
-        params = FixedParams(du=4095, vth=int(node.vth), reset_sub=int(node.reset_sub),
-                             **tables, **common)
-        return _neuron(node, build, "clif", params)
-    return _neuron(node, build, "readout", FixedParams(du=4095, vth=(1 << 17) - 1, **common))
+    kind, params = rule(node, common)
+    return _neuron(node, build, kind, params)
 
 
 def stock_lif(node: Node) -> bool:
     """Whether Lava's stock LIF (as LIFReset) runs this layer exactly: an FxLIF with hard reset
     to 0, no current memory (du = 4095: it fires only at steps with input) and no bias (no
     need to hold a bias off before the layer's first valid step). See the module docstring."""
-    return (isinstance(node, FxLIF) and node.reset == "hard" and node.du == 4095
+    return (isinstance(node, FxLIF) and node.reset == "hard" and node.du == FORMAT.decay_max
             and not np.any(node.bias_mant))
 
 
@@ -291,8 +319,8 @@ def _stock_lif(node: FxLIF, build: Build) -> list:
     """Lava's LIFReset, reset at the first step of every sample's period, its spikes kept by a
     StepRecorder on its s_out."""
     shape = (int(np.prod(node.type.shape)),)
-    lif = LIFReset(shape=shape, du=4095, dv=int(node.dv), vth=int(node.vth), bias_mant=0,
-                   bias_exp=0, reset_interval=build.plan.period, reset_offset=1)
+    lif = LIFReset(shape=shape, du=FORMAT.decay_max, dv=int(node.dv), vth=int(node.vth),
+                   bias_mant=0, bias_exp=0, reset_interval=build.plan.period, reset_offset=1)
     recorder = StepRecorder(shape=shape, steps=build.plan.steps)
     lif.s_out.connect(recorder.a_in)
     for port in build.ports[node.inputs[0]]:
@@ -311,23 +339,40 @@ def synapse_bias(node: Neuron, build: Build) -> np.ndarray:
     return total
 
 
+def _lif(node: LIF, threshold: np.ndarray, bias: np.ndarray) -> tuple[str, FloatParams]:
+    return node.reset, FloatParams(
+        threshold=threshold, bias=bias, decay=node.decay, gain=node.gain,
+        v_reset=node.v_reset if node.reset == "hard" else 0.0, strict=node.compare == ">")
+
+
+def _clif(node: CLIF, threshold: np.ndarray, bias: np.ndarray) -> tuple[str, FloatParams]:
+    return "clif", FloatParams(threshold=threshold, bias=bias, decay=node.decay, tau=node.tau,
+                               strict=node.compare == ">")
+
+
+def _readout(node: Readout, threshold: None, bias: np.ndarray) -> tuple[str, FloatParams]:
+    return "readout", FloatParams(threshold=np.zeros_like(bias), bias=bias, decay=node.decay)
+
+
+#: Float neuron type (exact) -> the SnncNeuron kind and float parameters it runs as
+#: (processes.PySnncNeuronFloat), given its per-neuron threshold (None for a readout) and
+#: the summed bias of its synapses.
+FLOAT_NEURONS: dict[type[Node], Callable[..., tuple[str, FloatParams]]] = {
+    LIF: _lif,
+    CLIF: _clif,
+    Readout: _readout,
+}
+
+
 @lowering(LIF, CLIF, Readout)
 def _float_neuron(node: LIF | CLIF | Readout, build: Build) -> list:
+    rule = neuron_rule(FLOAT_NEURONS, node, "the Lava floating_pt neuron model")
     _check_synaptic_input(node, build)
-    shape = node.type.shape
     bias = synapse_bias(node, build)
-    if isinstance(node, Readout):
-        params = FloatParams(threshold=np.zeros_like(bias), bias=bias, decay=node.decay)
-        return _neuron(node, build, "readout", params)
-    threshold = per_neuron(node.threshold, shape, np.float64)
-    strict = node.compare == ">"
-    if isinstance(node, CLIF):
-        params = FloatParams(threshold=threshold, bias=bias, decay=node.decay, tau=node.tau,
-                             strict=strict)
-        return _neuron(node, build, "clif", params)
-    params = FloatParams(threshold=threshold, bias=bias, decay=node.decay, gain=node.gain,
-                         v_reset=node.v_reset if node.reset == "hard" else 0.0, strict=strict)
-    return _neuron(node, build, node.reset, params)
+    threshold = per_neuron(node.threshold, node.type.shape, np.float64) if node.spiking \
+        else None
+    kind, params = rule(node, threshold, bias)
+    return _neuron(node, build, kind, params)
 
 
 # -- running -----------------------------------------------------------------------------------

@@ -24,6 +24,10 @@ when it declares a type for every Var of the process, and every Var it declares 
   written as backends/refsim/float_ops.py computes them (same operations in the same order,
   float64), so equal inputs give equal bits.
 
+Each model runs a kind through its own table (`STEPS`: kind -> step), which names every kind
+in `KINDS`; a kind SnncNeuron does not know is refused when the process is built. Which node
+type runs as which kind is the lowering's table (lower.FIXED_NEURONS, lower.FLOAT_NEURONS).
+
 `GradedSource` replays precomputed input frames (graded spikes): integer payloads at
 fixed_pt, the float frames themselves at floating_pt. `StepRecorder` records the spikes of a
 layer that runs on Lava's stock LIF.
@@ -46,6 +50,9 @@ from lava.magma.core.process.variable import Var
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 from lava.proc.lif.models import AbstractPyLifModelFixed
+
+from snnc.backends.lava.validate import LavaBuildError
+from snnc.ir.widths import FORMAT
 
 KINDS = {"hard": 0, "soft": 1, "clif": 2, "readout": 3}
 
@@ -143,6 +150,9 @@ class SnncNeuron(AbstractProcess):
         super().__init__(shape=shape)
         self.a_in = InPort(shape=shape)
         self.s_out = OutPort(shape=shape)
+        if kind not in KINDS:
+            raise LavaBuildError(f"SnncNeuron kind {kind!r} is not one its models run; "
+                                 f"known kinds: {', '.join(KINDS)}")
         self.kind = Var(shape=(1,), init=KINDS[kind])
         self.first_step = Var(shape=(1,), init=start)
         self.stop_step = Var(shape=(1,), init=end)
@@ -230,24 +240,31 @@ class PySnncNeuronFixed(_SampleGate, AbstractPyLifModelFixed):
         if not self.live():
             self.s_out.send(np.zeros(self.v.shape))
             return
-        kind = int(self.kind[0])
         self.scale_bias()
         if not self.isthrscaled:
             self.scale_threshold()
         self.subthr_dynamics(activation_in=a_in)  # Lava's own u and v update
-        if kind == KINDS["readout"]:
-            self.record[self.time_step - 1] = self.v
-            self.s_out.send(np.zeros(self.v.shape))
-            return
+        record, out = self.STEPS[int(self.kind[0])](self)
+        self.record[self.time_step - 1] = record
+        self.s_out.send(out)
+
+    def _readout(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.v, np.zeros(self.v.shape)
+
+    def _hard(self) -> tuple[np.ndarray, np.ndarray]:
         spikes = self.spiking_activation()
-        if kind == KINDS["hard"]:
-            self.reset_voltage(spike_vector=spikes)
-        elif kind == KINDS["soft"]:
-            self.v[spikes] -= self.reset_sub[0]
-        else:
-            self._clif(spikes)
-        self.record[self.time_step - 1] = spikes
-        self.s_out.send(spikes)
+        self.reset_voltage(spike_vector=spikes)
+        return spikes, spikes
+
+    def _soft(self) -> tuple[np.ndarray, np.ndarray]:
+        spikes = self.spiking_activation()
+        self.v[spikes] -= self.reset_sub[0]
+        return spikes, spikes
+
+    def _clif_step(self) -> tuple[np.ndarray, np.ndarray]:
+        spikes = self.spiking_activation()
+        self._clif(spikes)
+        return spikes, spikes
 
     def scale_threshold(self) -> None:  # as PyLifModelBitAcc: vth MSB-aligned by 6 bits
         self.effective_vth = np.left_shift(self.vth, self.vth_shift)
@@ -263,10 +280,15 @@ class PySnncNeuronFixed(_SampleGate, AbstractPyLifModelFixed):
         half = 1 << (int(self.sig_shift[0]) - 1)
         idx = ((h * int(self.sig_mult[0]) + half) >> int(self.sig_shift[0])) + len(lut) // 2
         g = lut[np.clip(idx, 0, len(lut) - 1)]
-        self.m[:] = ((self.m * g) >> 12) + (s << 12)
+        frac = FORMAT.sigmoid_frac_bits
+        self.m[:] = ((self.m * g) >> frac) + (s << frac)
         j = np.minimum(self.m >> int(self.m_shift[0]), len(self.reset_lut) - 1)
-        limit = (1 << 23) - 1
+        limit = self.max_uv_val - 1  # Lava's own v clip (uv_bitwidth)
         self.v[:] = np.clip(h - s * (int(self.reset_sub[0]) + self.reset_lut[j]), -limit, limit)
+
+    #: Kind -> step: after the u and v update, (what the record keeps, what s_out sends).
+    STEPS = {KINDS["hard"]: _hard, KINDS["soft"]: _soft, KINDS["clif"]: _clif_step,
+             KINDS["readout"]: _readout}
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -306,15 +328,25 @@ class PySnncNeuronFloat(_SampleGate, PyLoihiProcessModel):
             self.s_out.send(np.zeros(self.v.shape))
             return
         x = a_in + self.bias
-        kind = int(self.kind[0])
-        if kind == KINDS["readout"]:
-            self.v[:] = float(self.decay[0]) * self.v + x
-            self.record[self.time_step - 1] = self.v
-            self.s_out.send(np.zeros(self.v.shape))
-            return
-        spikes = self._clif(x) if kind == KINDS["clif"] else self._lif(x, kind)
-        self.record[self.time_step - 1] = spikes
-        self.s_out.send(spikes)
+        record, out = self.STEPS[int(self.kind[0])](self, x)
+        self.record[self.time_step - 1] = record
+        self.s_out.send(out)
+
+    def _readout(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.v[:] = float(self.decay[0]) * self.v + x
+        return self.v, np.zeros(self.v.shape)
+
+    def _hard(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        spikes = self._lif(x, KINDS["hard"])
+        return spikes, spikes
+
+    def _soft(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        spikes = self._lif(x, KINDS["soft"])
+        return spikes, spikes
+
+    def _clif_step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        spikes = self._clif(x)
+        return spikes, spikes
 
     def _fires(self, h: np.ndarray) -> np.ndarray:
         return h > self.threshold if int(self.strict[0]) else h >= self.threshold
@@ -332,3 +364,7 @@ class PySnncNeuronFloat(_SampleGate, PyLoihiProcessModel):
         self.m[:] = self.m * sigmoid(h / float(self.tau[0])) + s
         self.v[:] = h - s * (self.threshold + sigmoid(self.m))
         return s
+
+    #: Kind -> step: (what the record keeps, what s_out sends).
+    STEPS = {KINDS["hard"]: _hard, KINDS["soft"]: _soft, KINDS["clif"]: _clif_step,
+             KINDS["readout"]: _readout}

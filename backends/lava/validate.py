@@ -5,37 +5,37 @@ error happens inside a worker process and the run can hang, or a value is silent
 truncated or wrapped. `Graph.build` checks the IR's own widths, but a node can bypass it
 (edited in place, or an artifact written by another tool), so `run_fixed` checks again here,
 against the widths in lava-nc 0.10's source, and names every offending layer, field, value
-and accepted range:
+and accepted range. The widths are the one table (`snnc.ir.widths`, through the target's
+`widths`, Loihi 2 by default; `snnc.ir.fixed.width_problems` lists a node's fields outside
+it); what this module adds per node type (`CHECKS`, by exact type) is what is not a width:
 
 - Dense (`PyDenseModelBitAcc`): weights clipped to 8 bits by `clip_weights`, then for mixed
   signs the LSB dropped by `truncate_weights` (`num_weight_bits=8`), with the sign mode taken
   from the weights (`determine_sign_mode`): only [0, 255], [-255, 0] or even values in
   [-256, 254] pass unchanged; weight_exp is an integer (a float breaks `np.left_shift` in
-  the worker), in the chip's range (targets.LOIHI2; Lava's Python model takes any).
+  the worker), in the chip's range (Lava's Python model takes any); no bias.
 - LIF (`AbstractPyLifModelFixed`, `PyLifModelBitAcc`): du, dv 12-bit unsigned; vth 17-bit
   unsigned; bias_mant 13-bit signed; bias_exp 3-bit unsigned; u and v 24-bit, so reset_sub
-  and the CLIF reset table fit in 23 bits.
+  and the CLIF reset table fit in 23 bits; a reset Lava's model runs (hard or soft); CLIF
+  lookup tables 1-D.
 - DelayDense (`PyDelayDenseModelBitAcc`): delays of at most 63 steps (Loihi 2's 6 bits); a
   larger one raises inside the worker.
-- Graded input (`GradedSource`): payloads of at most 24 bits.
+- Graded input (`GradedSource`): payloads of at most 24 bits; a positive finite scale.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
 from snnc.analyses.timing import is_synapse, schedule
 from snnc.errors import SnncError
 from snnc.ir import Add, FxCLIF, FxConv2d, FxDense, FxInput, FxLIF, FxReadout, Graph, Node
-from snnc.targets import LOIHI2
+from snnc.ir.fixed import width_problems
+from snnc.targets import LOIHI2, Target
 
 MAX_DELAY = 63
-MAX23 = (1 << 23) - 1
-DECAY = (0, LOIHI2.decay_unity - 1)
-VTH = (0, LOIHI2.vth_max)
-BIAS_MANT = (-LOIHI2.bias_mant_max - 1, LOIHI2.bias_mant_max)
-BIAS_EXP = (0, LOIHI2.bias_exp_max)
-WEIGHT_EXP = (LOIHI2.weight_exp_min, LOIHI2.weight_exp_max)
 
 
 class LavaBuildError(SnncError):
@@ -46,17 +46,21 @@ class LavaBuildError(SnncError):
         self.problems = problems or [message]
 
 
-def validate_for_lava(graph: Graph) -> None:
+def validate_for_lava(graph: Graph, target: Target = LOIHI2) -> None:
     """Raise LavaBuildError naming every field Lava fixed_pt would not run as the reference
-    simulator does (see the module docstring for the widths and where they come from)."""
+    simulator does: outside the target's widths, or otherwise refused (`CHECKS`; see the
+    module docstring for the widths and where they come from)."""
     problems: list[str] = []
     for node in graph:
-        check = _CHECKS.get(type(node))
+        check = CHECKS.get(type(node))
         if check is None:
-            problems.append(f"layer {node.name!r} ({node.op}) is not a fixed-point node; "
-                            "run_fixed runs quantized graphs (float graphs run with run_float)")
+            supported = ", ".join(sorted(t.__name__ for t in CHECKS))
+            problems.append(f"layer {node.name!r} ({node.op}) is not a fixed-point node "
+                            f"run_fixed runs (supported types: {supported}); float graphs "
+                            "run with run_float")
             continue
-        problems += [f"layer {node.name!r} ({node.op}): {p}" for p in check(node)]
+        found = width_problems(node, target.widths) + check(node)
+        problems += [f"layer {node.name!r} ({node.op}): {p}" for p in found]
     if not problems:
         problems = delay_problems(graph, synapse_delays(graph, schedule(graph).delays))
     if problems:
@@ -88,81 +92,32 @@ def delay_problems(graph: Graph, delays: dict[str, int]) -> list[str]:
             for name, steps in delays.items() if steps > MAX_DELAY]
 
 
-def _integer(node: Node, field: str, lo: int, hi: int, where: str = "Lava's range") -> list[str]:
-    """An integer scalar (Python or numpy, not bool) or an integer array, within [lo, hi]."""
-    value = getattr(node, field)
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind not in "iu":
-            return [f"{field} is an array of {value.dtype}; expected integers in [{lo}, {hi}]"]
-        if value.size == 0:
-            return [f"{field} is an empty array; expected integers in [{lo}, {hi}]"]
-        vmin, vmax = int(value.min()), int(value.max())
-        if vmin < lo or vmax > hi:
-            return [f"{field} = array in [{vmin}, {vmax}] is outside {where} [{lo}, {hi}]"]
-        return []
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        return [f"{field} = {value!r} ({type(value).__name__}) is not an integer; expected "
-                f"an integer in [{lo}, {hi}]"]
-    if not lo <= value <= hi:
-        return [f"{field} = {value!r} is outside {where} [{lo}, {hi}]"]
+def _synapse(node: FxConv2d | FxDense) -> list[str]:
+    if node.bias is not None:
+        return ["bias is set; fixed-point synapses carry no bias (it lives in the neuron's "
+                "bias_mant)"]
     return []
 
 
-def _weights(node: Node) -> list[str]:
-    w = node.weight
-    if not isinstance(w, np.ndarray) or w.dtype.kind not in "iu":
-        kind = w.dtype if isinstance(w, np.ndarray) else type(w).__name__
-        return [f"weight is {kind}; expected an integer array of 8-bit Loihi weights"]
-    lo, hi = int(w.min(initial=0)), int(w.max(initial=0))
-    if lo >= 0:
-        ok, accepted = hi <= 255, "[0, 255] (excitatory)"
-    elif hi <= 0:
-        ok, accepted = lo >= -255, "[-255, 0] (inhibitory)"
-    else:
-        ok, accepted = lo >= -256 and hi <= 254 and not np.any(w % 2), \
-            "even values in [-256, 254] (mixed sign: Lava drops the LSB)"
-    problems = [] if ok else [f"weight = array in [{lo}, {hi}] is not what Lava's 8-bit Dense "
-                              f"keeps unchanged: {accepted}"]
-    if node.bias is not None:
-        problems.append("bias is set; fixed-point synapses carry no bias (it lives in the "
-                        "neuron's bias_mant)")
-    # Lava's Python model shifts by any integer; the chip's exponent field is narrower.
-    return problems + _integer(node, "weight_exp", *WEIGHT_EXP, where="the Loihi 2 range")
-
-
-def _neuron(node: Node) -> list[str]:
-    return (_integer(node, "dv", *DECAY) + _integer(node, "bias_mant", *BIAS_MANT)
-            + _integer(node, "bias_exp", *BIAS_EXP))
-
-
 def _lif(node: FxLIF) -> list[str]:
-    problems = _neuron(node) + _integer(node, "du", *DECAY) + _integer(node, "vth", *VTH)
-    problems += _integer(node, "reset_sub", 0, MAX23)
     if node.reset not in ("hard", "soft"):
-        problems.append(f"reset = {node.reset!r}; expected 'hard' or 'soft'")
-    return problems
+        return [f"reset = {node.reset!r}; expected 'hard' or 'soft'"]
+    return []
 
 
 def _clif(node: FxCLIF) -> list[str]:
-    problems = _neuron(node) + _integer(node, "vth", *VTH) + _integer(node, "reset_sub", 0, MAX23)
-    problems += _integer(node, "sig_lut", 0, 1 << LOIHI2.sigmoid_frac_bits)
-    problems += _integer(node, "reset_lut", 0, MAX23)
-    problems += _integer(node, "sig_mult", 0, (1 << 40) - 1)  # |H| < 2^23: H * sig_mult < 2^63
-    problems += _integer(node, "sig_shift", 1, 62)
-    problems += _integer(node, "m_shift", 0, 24)
-    for table in ("sig_lut", "reset_lut"):
-        value = getattr(node, table)
-        if isinstance(value, np.ndarray) and value.ndim != 1:
-            problems.append(f"{table} has shape {value.shape}; lookup tables are 1-D")
-    return problems
+    return [f"{table} has shape {value.shape}; lookup tables are 1-D"
+            for table in ("sig_lut", "reset_lut")
+            if isinstance(value := getattr(node, table), np.ndarray) and value.ndim != 1]
 
 
 def _input(node: FxInput) -> list[str]:
-    problems = _integer(node, "bits", 1, 24)
     if not isinstance(node.scale, float) or not np.isfinite(node.scale) or node.scale <= 0:
-        problems.append(f"scale = {node.scale!r}; expected a positive finite float")
-    return problems
+        return [f"scale = {node.scale!r}; expected a positive finite float"]
+    return []
 
 
-_CHECKS = {FxInput: _input, FxConv2d: _weights, FxDense: _weights, FxLIF: _lif,
-           FxCLIF: _clif, FxReadout: _neuron, Add: lambda node: []}
+#: Fixed-point node type (exact) -> what Lava refuses in it besides its widths.
+CHECKS: dict[type[Node], Callable[[Node], list[str]]] = {
+    FxInput: _input, FxConv2d: _synapse, FxDense: _synapse, FxLIF: _lif, FxCLIF: _clif,
+    FxReadout: lambda node: [], Add: lambda node: []}

@@ -1,5 +1,10 @@
 """Integer semantics of the fixed-point nodes (see snnc/ir/fixed.py for the equations).
 
+Every width, shift and unit is the IR's format (`snnc.ir.widths.FORMAT`: decay unit 4096,
+act and threshold shifts 6, 24-bit u and v, 12 fraction bits in the CLIF's M). Each rule first
+checks its node's integer fields against it (`width_problems`): a graph assembled without
+`Graph.build` cannot shift by an exponent no int64 survives, or wrap a field silently.
+
 This is the definition the Lava backend is tested against. Values are int64 arrays shaped
 `[T or 1, batch, ...]` like the float rules'. Weighted sums run as float64 matrix products
 only where that is exact: every partial sum is an integer below 2^24 (float32) or 2^53
@@ -8,15 +13,24 @@ only where that is exact: every partial sum is an integer below 2^24 (float32) o
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from snnc.backends.refsim import kernels
-from snnc.backends.refsim.float_ops import Context, _per_sample, _recorder, _steps
+from snnc.backends.refsim.float_ops import Context, _per_sample, _recorder, _steps, readout_value
 from snnc.errors import SimulationInputError
 from snnc.ir import FxCLIF, FxConv2d, FxDense, FxInput, FxLIF, FxReadout
+from snnc.ir.fixed import width_problems
 from snnc.ir.node import channel_view
+from snnc.ir.payload import input_payload
+from snnc.ir.widths import FORMAT
 
-MAX24 = (1 << 23) - 1
+MAX24 = FORMAT.state_max
+_WRAP = 1 << (FORMAT.state_bits - 1)
+_UNITY, _DECAY_SHIFT = FORMAT.decay_unity, FORMAT.decay_bits
+_ACT, _VTH = FORMAT.act_shift, FORMAT.vth_shift
+_FRAC = FORMAT.sigmoid_frac_bits  # M and the sigmoid table: 1.0 is 1 << _FRAC
 _EXACT = float(1 << 53)
 _EXACT32 = float(1 << 24)
 
@@ -26,17 +40,16 @@ def decay(x: np.ndarray, d: int | np.ndarray) -> np.ndarray:
 
     Computed as (p + 4095 * [p < 0]) >> 12, which is the same truncation toward zero
     (for p < 0: floor((p + 4095) / 4096) = ceil(p / 4096)) in fewer passes."""
-    k = 4096 - np.asarray(d, dtype=np.int64)
-    if k.ndim == 0 and k == 4096:
+    k = _UNITY - np.asarray(d, dtype=np.int64)
+    if k.ndim == 0 and k == _UNITY:
         return x
     p = x * k
-    return (p + ((p >> 63) & 4095)) >> 12
+    return (p + ((p >> 63) & (_UNITY - 1))) >> _DECAY_SHIFT  # p >> 63: -1 if p < 0 (int64)
 
 
 def wrap24(x: np.ndarray) -> np.ndarray:
     """Lava's 24-bit wrap of u (note the asymmetric bounds, as in PyLifModelBitAcc)."""
-    limit = 1 << 23
-    return np.where(x > limit, x - 2 * limit, np.where(x <= -limit, x + 2 * limit, x))
+    return np.where(x > _WRAP, x - 2 * _WRAP, np.where(x <= -_WRAP, x + 2 * _WRAP, x))
 
 
 def clip24(x: np.ndarray) -> np.ndarray:
@@ -68,8 +81,7 @@ def _exact_matmul(node, x: np.ndarray, fn) -> np.ndarray:
 
 
 def _fx_input(node: FxInput, xs, ctx: Context) -> np.ndarray:
-    lo, hi = node.limits
-    return np.clip(np.rint(ctx.feeds[node.name] * node.scale), lo, hi).astype(np.int64)
+    return input_payload(node, ctx.feeds[node.name])
 
 
 def _fx_conv2d(node: FxConv2d, xs, ctx: Context) -> np.ndarray:
@@ -91,20 +103,20 @@ def _bias(node, shape) -> np.ndarray:
 def _fx_lif(node: FxLIF, xs, ctx: Context) -> np.ndarray:
     x = xs[0]
     bias = _bias(node, node.type.shape)
-    theta = node.vth << 6
+    theta = node.vth << _VTH
     out = np.zeros((ctx.timesteps,) + x.shape[1:], np.float32)
     rec = _recorder(node, x, ctx, ("u", "v"), np.int64)
     u = np.zeros(x.shape[1:], np.int64)
     v = np.zeros_like(u)
     # du = 4095 keeps no current (decay by 4096/4096); and an input that cannot reach 2^23
     # after the shift cannot wrap. Both shortcuts give the same integers, only faster.
-    stateless_u = node.du == 4095
-    cannot_wrap = stateless_u and int(np.abs(x).max(initial=0)) << 6 < (1 << 23)
+    stateless_u = node.du == FORMAT.decay_max
+    cannot_wrap = stateless_u and int(np.abs(x).max(initial=0)) << _ACT < _WRAP
     for t, a in _steps(x, ctx, node):
         if stateless_u:
-            u = a << 6 if cannot_wrap else wrap24(a << 6)
+            u = a << _ACT if cannot_wrap else wrap24(a << _ACT)
         else:
-            u = wrap24(decay(u, node.du + 1) + (a << 6))
+            u = wrap24(decay(u, node.du + 1) + (a << _ACT))
         v = clip24(decay(v, node.dv) + u + bias)
         s = v > theta
         v = np.where(s, 0, v) if node.reset == "hard" else v - s * node.reset_sub
@@ -117,7 +129,7 @@ def _fx_lif(node: FxLIF, xs, ctx: Context) -> np.ndarray:
 def _fx_clif(node: FxCLIF, xs, ctx: Context) -> np.ndarray:
     x = xs[0]
     bias = _bias(node, node.type.shape)
-    theta = node.vth << 6
+    theta = node.vth << _VTH
     centre, last_sig, last_reset = len(node.sig_lut) // 2, len(node.sig_lut) - 1, \
         len(node.reset_lut) - 1
     half = 1 << (node.sig_shift - 1)
@@ -128,10 +140,10 @@ def _fx_clif(node: FxCLIF, xs, ctx: Context) -> np.ndarray:
     v = np.zeros(x.shape[1:], np.int64)
     m = np.zeros_like(v)
     for t, a in _steps(x, ctx, node):
-        h = clip24(decay(v, node.dv) + wrap24(a << 6) + bias)
+        h = clip24(decay(v, node.dv) + wrap24(a << _ACT) + bias)
         s = (h > theta).astype(np.int64)
         idx = np.clip(((h * node.sig_mult + half) >> node.sig_shift) + centre, 0, last_sig)
-        m = ((m * sig_lut[idx]) >> 12) + (s << 12)
+        m = ((m * sig_lut[idx]) >> _FRAC) + (s << _FRAC)
         v = clip24(h - s * (node.reset_sub + reset_lut[np.minimum(m >> node.m_shift,
                                                                    last_reset)]))
         out[t] = s
@@ -146,20 +158,32 @@ def _fx_readout(node: FxReadout, xs, ctx: Context) -> np.ndarray:
     out = np.zeros((ctx.timesteps,) + x.shape[1:], np.int64)
     v = np.zeros(x.shape[1:], np.int64)
     for t, a in _steps(x, ctx, node):
-        v = clip24(decay(v, node.dv) + wrap24(a << 6) + bias)
+        v = clip24(decay(v, node.dv) + wrap24(a << _ACT) + bias)
         out[t] = v
-    final = out[ctx.final_step(node.name)] / node.scale
-    ctx.readout[node.name] = final / (ctx.window or ctx.timesteps) if node.mean else final
+    ctx.readout[node.name] = readout_value(node, out[ctx.final_step(node.name)],
+                                           ctx.window or ctx.timesteps)
     if ctx.record_states:
         ctx.states[node.name] = {"v": out}
     return out
 
 
-FIXED_RULES = {
+def _checked(rule):
+    """The rule, after its node's integer fields are checked against the format."""
+    @functools.wraps(rule)
+    def run(node, xs, ctx: Context) -> np.ndarray:
+        problems = width_problems(node, FORMAT)
+        if problems:
+            raise SimulationInputError(f"node {node.name!r} ({node.op}): "
+                                       + "; ".join(problems))
+        return rule(node, xs, ctx)
+    return run
+
+
+FIXED_RULES = {t: _checked(rule) for t, rule in {
     FxInput: _fx_input,
     FxConv2d: _fx_conv2d,
     FxDense: _fx_dense,
     FxLIF: _fx_lif,
     FxCLIF: _fx_clif,
     FxReadout: _fx_readout,
-}
+}.items()}

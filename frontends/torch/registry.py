@@ -15,6 +15,10 @@ the IR name of the module's output. Register one for your own module classes:
 or pass `converters={MyLIF: convert_my_lif}` to `trace` for one call. Lookup follows the
 class's MRO, so a converter for `nn.Conv2d` also serves its subclasses (spikingjelly's
 `layer.Conv2d`); a converter registered for a subclass wins over its base's.
+
+A class has one converter: registering a second one for it is an error, unless the
+registration says it replaces the first (`@converter(nn.Conv2d, replace=True)`).
+Registering the same function again for the same class changes nothing and is allowed.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from torch import nn
+
+from snnc.errors import SnncError
 
 if TYPE_CHECKING:
     from snnc.frontends.torch.context import ConvertContext
@@ -33,12 +39,27 @@ ConverterFn = Callable[["ConvertContext", nn.Module, str], str]
 CONVERTERS: dict[type, ConverterFn] = {}
 
 
-def converter(*module_types: type) -> Callable[[ConverterFn], ConverterFn]:
-    """Decorator registering `fn` as the converter for `module_types` (and their subclasses)."""
+class ConverterRegistrationError(SnncError):
+    """A second converter for a module class, without `replace=True`."""
+
+
+def converter(*module_types: type, replace: bool = False
+              ) -> Callable[[ConverterFn], ConverterFn]:
+    """Decorator registering `fn` as the converter for `module_types` (and their subclasses).
+    A class that already has another converter is refused unless `replace=True`."""
     if not module_types or not all(isinstance(t, type) for t in module_types):
         raise TypeError("converter(...) takes one or more module classes")
 
     def register(fn: ConverterFn) -> ConverterFn:
+        if not replace:
+            for t in module_types:
+                old = CONVERTERS.get(t)
+                if old is not None and old is not fn:
+                    raise ConverterRegistrationError(
+                        f"module class {_public_name(t)} already has a converter "
+                        f"({_fn_name(old)}); registering {_fn_name(fn)} for it too would "
+                        "silently replace it: pass replace=True to converter(...) to replace "
+                        "it, or register the new one for a subclass")
         for t in module_types:
             CONVERTERS[t] = fn
         return fn
@@ -60,6 +81,10 @@ def find_converter(module: nn.Module,
 def supported_types(extra: Mapping[type, ConverterFn] | None = None) -> list[str]:
     """Readable names of every convertible module class, for error messages."""
     return sorted(_public_name(t) for t in set(CONVERTERS) | set(extra or ()))
+
+
+def _fn_name(fn: ConverterFn) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
 
 
 def _public_name(cls: type) -> str:

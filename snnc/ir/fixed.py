@@ -1,15 +1,17 @@
 """Fixed-point nodes: what the quantize pass produces and the chip (or Lava) runs.
 
-Integer semantics follow lava-nc 0.10's bit-accurate models (semantics.md section 4):
+Integer semantics follow lava-nc 0.10's bit-accurate models (semantics.md section 4), in the
+words of `FORMAT` (snnc/ir/widths.py: the one width table; the literals below are its
+values, decay_unity = 4096, act_shift = vth_shift = 6, state_bits = 24):
 
     decay(x, d) = sgn(x * (4096 - d)) * (|x * (4096 - d)| >> 12)      (toward zero)
     wrap24(x)   = x - 2^24 if x > 2^23;  x + 2^24 if x <= -2^23;  x otherwise
     clip24(x)   = clip(x, -(2^23 - 1), 2^23 - 1)
 
 Synapses send `a = (W @ s) << weight_exp` (a floor shift `>>` for a negative exponent);
-an Add sums the synaptic inputs of one neuron layer. Every field is an integer in the
-target's width; `Graph.build` checks the widths, so an artifact cannot smuggle in values
-Lava would silently clip or wrap.
+an Add sums the synaptic inputs of one neuron layer. Every integer field is in the format's
+width (`width_problems`, keyed by node type); `Graph.build` checks them, so an artifact cannot
+smuggle in values Lava would silently clip or wrap, or an exponent no int64 shift survives.
 """
 
 from __future__ import annotations
@@ -20,39 +22,24 @@ from typing import ClassVar
 
 import numpy as np
 
+from snnc.errors import GraphError, UnsupportedNodeError
 from snnc.ir.io import Input
 from snnc.ir.neuron import Neuron
 from snnc.ir.node import Node
+from snnc.ir.structure import Add
 from snnc.ir.synapse import Conv2d, Dense
 from snnc.ir.types import SPIKE, DType, TensorType
+from snnc.ir.widths import FORMAT, Widths, integer_problems, weight_problems
 
-SYNAPTIC = DType("i", 16)   # the chip's synaptic input word (Lava does not wrap it)
-STATE = DType("i", 24)
-_MAX24 = (1 << 23) - 1
-
-
-def _int_field(node: Node, field: str, lo: int, hi: int) -> None:
-    value = getattr(node, field)
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "iu" or (arr.size and (arr.min() < lo or arr.max() > hi)):
-        raise node.field_error(field, value if arr.size == 1 else f"array in [{arr.min()}, "
-                               f"{arr.max()}]", f"expected integers in [{lo}, {hi}]")
+SYNAPTIC = DType("i", FORMAT.synaptic_input_bits)  # the chip's synaptic input word
+STATE = DType("i", FORMAT.state_bits)
 
 
-def _check_weights(node: Node) -> None:
-    """Weights must already be what Lava's Dense keeps after its clip and truncation:
-    excitatory [0, 255], inhibitory [-255, 0], or mixed sign even values in [-256, 254]."""
-    w = node.weight  # type: ignore[attr-defined]
-    if not isinstance(w, np.ndarray) or w.dtype.kind not in "iu":
-        raise node.field_error("weight", type(w).__name__, "expected an integer numpy array")
-    lo, hi = int(w.min(initial=0)), int(w.max(initial=0))
-    ok = (lo >= 0 and hi <= 255) or (hi <= 0 and lo >= -255) or (
-        lo >= -256 and hi <= 254 and not np.any(w % 2))
-    if not ok:
-        raise node.field_error("weight", f"array in [{lo}, {hi}]", "expected 8-bit Loihi "
-                               "weights: [0, 255], [-255, 0], or even values in [-256, 254]")
-    if not isinstance(node.weight_exp, int):  # type: ignore[attr-defined]
-        raise node.field_error("weight_exp", node.weight_exp, "expected an integer")
+def _check_widths(node: Node) -> None:
+    problems = width_problems(node, FORMAT)
+    if problems:
+        raise GraphError(f"node {node.name!r} ({node.op}): "
+                         + "; ".join(f"field {p}" for p in problems))
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -71,8 +58,7 @@ class FxInput(Input):
     def infer(self, in_types: Sequence[TensorType]) -> TensorType:
         if not (isinstance(self.scale, float) and self.scale > 0):
             raise self.field_error("scale", self.scale, "expected a positive float")
-        if not 1 <= self.bits <= 24:
-            raise self.field_error("bits", self.bits, "expected 1..24")
+        _check_widths(self)
         return TensorType(self.shape, DType("i" if self.signed else "u", self.bits))
 
     @property
@@ -87,7 +73,7 @@ class _FixedSynapse:
     """Checks shared by the integer synapses; the float parent infers the shape."""
 
     def infer(self, in_types: Sequence[TensorType]) -> TensorType:
-        _check_weights(self)
+        _check_widths(self)
         if self.bias is not None:
             raise self.field_error("bias", "an array", "fixed-point synapses carry no bias")
         return TensorType(super().infer(in_types).shape, SYNAPTIC)
@@ -124,9 +110,7 @@ class FxNeuron(Neuron):
         (x,) = in_types
         if x.dtype.kind not in "iu":
             raise self.shape_error("input element type", "an integer synaptic input", x.dtype)
-        _int_field(self, "dv", 0, 4095)
-        _int_field(self, "bias_mant", -4096, 4095)
-        _int_field(self, "bias_exp", 0, 7)
+        _check_widths(self)
         self.check_channel_param("bias_mant", x.shape)
         if not (isinstance(self.scale, float) and self.scale > 0):
             raise self.field_error("scale", self.scale, "expected a positive float")
@@ -146,16 +130,13 @@ class FxLIF(FxNeuron):
     model fires on >=: see passes/quantize.py).
     """
 
-    du: int = 4095
+    du: int = FORMAT.decay_max  # no current state
     vth: int
     reset: str = "hard"
     reset_sub: int = 0
 
     def infer(self, in_types: Sequence[TensorType]) -> TensorType:
         x = self._check_common(in_types)
-        _int_field(self, "du", 0, 4095)
-        _int_field(self, "vth", 0, (1 << 17) - 1)
-        _int_field(self, "reset_sub", 0, _MAX24)
         self._check_choice("reset", ("hard", "soft"))
         return TensorType(x.shape, SPIKE)
 
@@ -185,13 +166,6 @@ class FxCLIF(FxNeuron):
 
     def infer(self, in_types: Sequence[TensorType]) -> TensorType:
         x = self._check_common(in_types)
-        _int_field(self, "vth", 0, (1 << 17) - 1)
-        _int_field(self, "reset_sub", 0, _MAX24)
-        _int_field(self, "sig_lut", 0, 4096)
-        _int_field(self, "reset_lut", 0, _MAX24)
-        _int_field(self, "sig_mult", 0, (1 << 40) - 1)
-        _int_field(self, "sig_shift", 1, 62)
-        _int_field(self, "m_shift", 0, 24)
         if self.sig_lut.ndim != 1 or self.reset_lut.ndim != 1:
             raise self.field_error("sig_lut", self.sig_lut.shape, "lookup tables are 1-D")
         return TensorType(x.shape, SPIKE)
@@ -209,3 +183,30 @@ class FxReadout(FxNeuron):
     def infer(self, in_types: Sequence[TensorType]) -> TensorType:
         x = self._check_common(in_types)
         return TensorType(x.shape, STATE)
+
+
+#: The integer fields of each fixed-point node type, checked against a `Widths` (exact type:
+#: a new node type is refused until it says which of its fields are words of the format).
+INT_FIELDS: dict[type[Node], tuple[str, ...]] = {
+    FxInput: ("bits",),
+    FxConv2d: ("weight", "weight_exp"),
+    FxDense: ("weight", "weight_exp"),
+    FxLIF: ("dv", "bias_mant", "bias_exp", "du", "vth", "reset_sub"),
+    FxCLIF: ("dv", "bias_mant", "bias_exp", "vth", "reset_sub", "sig_lut", "reset_lut",
+             "sig_mult", "sig_shift", "m_shift"),
+    FxReadout: ("dv", "bias_mant", "bias_exp"),
+    Add: (),  # sums synaptic inputs: no field of its own
+}
+
+
+def width_problems(node: Node, widths: Widths = FORMAT) -> list[str]:
+    """Every integer field of a fixed-point node outside `widths`, one line each (field, bad
+    value, accepted range). UnsupportedNodeError for a type INT_FIELDS does not list."""
+    try:
+        fields = INT_FIELDS[type(node)]
+    except KeyError:
+        raise UnsupportedNodeError(node.name, node.op, "the fixed-point width check",
+                                   [t.__name__ for t in INT_FIELDS]) from None
+    if "weight" in fields:
+        return weight_problems(node, widths)
+    return [p for field in fields for p in integer_problems(node, field, widths)]

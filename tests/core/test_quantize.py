@@ -45,7 +45,7 @@ def net(neuron_kw=None, w1=None, clif=False, encoding="analog"):
 
 @pytest.mark.parametrize("compare, tie", [(">=", 1), (">", 0)])
 def test_threshold_lands_on_the_chip_grid_with_the_tie_rule(compare, tie):
-    fixed = quantize(net({"compare": compare}))[0].graph
+    fixed = quantize(net({"compare": compare})).graph
     sn1 = fixed["sn1"]
     assert isinstance(sn1, FxLIF)
     # S * threshold = 64 * vth + tie: the chip's v > 64*vth is the model's v >= S*th (tie 1)
@@ -55,13 +55,13 @@ def test_threshold_lands_on_the_chip_grid_with_the_tie_rule(compare, tie):
 
 
 def test_hard_reset_to_a_nonzero_value_shifts_the_threshold():
-    fixed = quantize(net({"v_reset": -0.25, "compare": ">"}))[0].graph
+    fixed = quantize(net({"v_reset": -0.25, "compare": ">"})).graph
     # th - v_reset = 1.0 -> S = 64 * vth / 1.0
     assert fixed["sn1"].scale == pytest.approx(64 * fixed["sn1"].vth)
 
 
 def test_decays_and_weights_use_their_ranges():
-    fixed = quantize(net())[0].graph
+    fixed = quantize(net()).graph
     assert fixed["sn1"].dv == 2048 and fixed["sn2"].dv == 0 and fixed["sn1"].du == 4095
     for name in ("conv", "fc", "head"):
         w = fixed[name].weight
@@ -71,7 +71,8 @@ def test_decays_and_weights_use_their_ranges():
 
 def test_weight_error_is_within_half_a_step():
     graph = net()
-    result, layers = quantize(graph)
+    result = quantize(graph)
+    layers = result.report
     fixed = result.graph
     for name, src_scale in (("conv", 255.0), ("fc", 1.0)):
         consumer = {"conv": "sn1", "fc": "sn2"}[name]
@@ -84,17 +85,17 @@ def test_weight_error_is_within_half_a_step():
 
 
 def test_analog_input_becomes_8_bit_graded_spikes_and_spikes_stay_1_bit():
-    fixed = quantize(net())[0].graph
+    fixed = quantize(net()).graph
     assert isinstance(fixed["x"], FxInput) and fixed["x"].scale == 255.0
     assert fixed["x"].bits == 8 and not fixed["x"].signed
-    spiking = quantize(net(encoding="spikes"))[0].graph["x"]
+    spiking = quantize(net(encoding="spikes")).graph["x"]
     assert spiking.bits == 1 and spiking.scale == 1.0
-    calibrated = quantize(net(), QuantizeOptions(input_max=2.0, input_signed=True))[0].graph
+    calibrated = quantize(net(), QuantizeOptions(input_max=2.0, input_signed=True)).graph
     assert calibrated["x"].scale == 127 / 2.0 and calibrated["x"].signed
 
 
 def test_clif_tables():
-    fixed = quantize(net(clif=True))[0].graph
+    fixed = quantize(net(clif=True)).graph
     n = fixed["sn1"]
     assert isinstance(n, FxCLIF)
     assert len(n.sig_lut) == 1025 and n.sig_lut[512] == 2048
@@ -111,7 +112,7 @@ def test_clif_tables():
 
 def test_fixed_point_follows_float_closely():
     graph = net()
-    fixed = quantize(graph)[0].graph
+    fixed = quantize(graph).graph
     x = np.random.default_rng(1).random((32, 1, 6, 6))
     y = np.argmax(simulate(graph, x, 4).readout["out"], axis=1)  # float's own answers
     ev = evaluate(fixed, graph, x, y, 4)
@@ -133,7 +134,7 @@ def test_unrepresentable_weights_name_the_layer(w1, message):
 def test_dynamic_range_beyond_8_bits_is_reported(caplog):
     w = np.full((4, 1, 3, 3), 1e-4)
     w[0, 0, 0, 0] = 10.0
-    _, layers = quantize(net(w1=w))
+    layers = quantize(net(w1=w)).report
     assert layers["conv"].zeroed_weights > 0.9  # the small weights all round to zero
     assert "synapse 'conv': 97% of its nonzero weights round to zero" in caplog.text
 
@@ -152,7 +153,7 @@ def test_batch_norm_must_be_folded_first():
 
 def test_per_channel_thresholds_become_per_channel_scales():
     g = net({"threshold": np.array([0.5, 1.0, 2.0, 4.0]), "compare": ">"})
-    fixed = quantize(g)[0].graph
+    fixed = quantize(g).graph
     assert isinstance(fixed["sn1"].vth, int)  # one integer threshold: the stock LIF fits
     assert isinstance(fixed["conv"], FxConv2d)
     x = np.random.default_rng(2).random((16, 1, 6, 6))
