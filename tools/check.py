@@ -10,37 +10,45 @@ Rungs, in order; each passes, fails, or is skipped (with the reason):
 4. `accuracy`: float reference vs fixed point on labelled data; fails when fixed point
    loses more than `max_accuracy_drop` points;
 5. `equivalence`: the backend against the reference simulator, every layer, step and
-   sample. For Lava: its fixed_pt record against the reference simulator's
-   hardware-timed record (pipeline fill included). For refsim: the hardware-timed run
-   against the zero-delay run, in each layer's window;
-6. `lava floating_pt` (Lava only): Lava's float models against the float reference graph,
-   both with hardware timing;
+   sample. A hardware-timed backend's record is compared with the reference simulator's
+   hardware-timed record at every step (pipeline fill included); the reference simulator
+   itself (`Backend.is_reference`) compares its hardware timing with its zero-delay timing,
+   in each layer's window, and a zero-timed backend is compared with the zero-delay run;
+6. the backend's float rung, when it declares one (`Backend.float_rung`): its float models
+   against the float reference graph, in the same way;
 7. `golden`: the backend against the golden vectors stored at compile time;
 8. `estimates`: cycles per step, latency and energy from the cost model (never fails).
+
+Nothing here names a backend: what differs between them comes from their declarations
+(snnc.backends.Backend).
+
+The data rungs count per batch (sums, never fractions; first mismatches with the sample's
+index in the whole data), so a check run in parts gives the same report as one run:
+`run_check(..., start=k)` checks the samples from global index k on, and `merge_reports`
+joins two adjacent parts (e.g. two shards) into the report one run would give.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from snnc.analyses.timing import schedule
 from snnc.artifact import Artifact
+from snnc.backends import Backend, backends
 from snnc.backends.refsim import SimResult, hardware_record, simulate
+from snnc.backends.refsim.float_ops import readout_value
 from snnc.errors import SnncError
+from snnc.inputs import CheckData, load_data  # noqa: F401 - re-exported
 from snnc.ir import Graph, Neuron
-from snnc.tools.evaluate import predictions
+from snnc.tools.evaluate import Counts, count_batch, predictions
 from snnc.tools.golden import Comparison, compare, golden_expected, result_values
 
 SCHEMA = "snnc.check/1"
-FLOAT_RTOL = 1e-9  # Lava floating_pt readout v against the float reference (see _lava_float)
-
-
-class CheckDataError(SnncError):
-    """The data given to `snnc check` does not fit the artifact."""
+FLOAT_RTOL = 1e-9  # a float rung's readout v against the float reference (see _float_rung)
+ESTIMATE_SAMPLES = 32  # the cost model's estimates run on the data's first samples
 
 
 @dataclass
@@ -48,92 +56,10 @@ class Thresholds:
     """What passing means. Defaults: the documented ones of `snnc check --help`."""
 
     max_mismatches: int = 0          # backend vs reference simulator, all layers
-    max_float_mismatches: int = 0    # Lava floating_pt vs the float reference
+    max_float_mismatches: int = 0    # the backend's float models vs the float reference
     max_accuracy_drop: float = 1.0   # fixed point vs float, percentage points
     max_chips: int = 1
     allow_overflow: bool = False
-
-
-@dataclass
-class CheckData:
-    x: np.ndarray                    # [N, *shape], or [T, N, *shape] when `sequence`
-    y: np.ndarray | None             # [N] integer labels, or None
-    source: str
-    sequence: bool = False
-
-    @property
-    def samples(self) -> int:
-        return self.x.shape[1 if self.sequence else 0]
-
-    def part(self, start: int, stop: int) -> CheckData:
-        x = self.x[:, start:stop] if self.sequence else self.x[start:stop]
-        y = None if self.y is None else self.y[start:stop]
-        return CheckData(x, y, self.source, self.sequence)
-
-    def head(self, n: int) -> CheckData:
-        return self.part(0, n)
-
-
-def load_data(source: str, artifact: Artifact, samples: int | None, timesteps: int,
-              seed: int = 0) -> CheckData:
-    """golden | digits | random | FILE.npz (`x` [N, *input_shape] or [N, T, *input_shape],
-    `y` integer [N])."""
-    shape = tuple(artifact.graph[artifact.graph.inputs[0]].type.shape)
-    if source == "golden":
-        x, _ = golden_expected(artifact.golden)
-        data = CheckData(x, None, "golden", x.ndim == len(shape) + 2)
-    elif source == "digits":
-        from snnc.datasets import digits_split
-
-        try:
-            _, _, x, y = digits_split()
-        except ImportError:
-            raise CheckDataError("--data digits needs scikit-learn (the `data` extra); it is "
-                                 "installed in the compile environment .venv") from None
-        if x.shape[1:] != shape:
-            raise CheckDataError(f"--data digits gives inputs shaped {list(x.shape[1:])}, but "
-                                 f"the artifact's input is {list(shape)}")
-        data = CheckData(x.astype(np.float64), y.astype(np.int64), "digits")
-    elif source == "random":
-        n = samples or 32
-        data = CheckData(np.random.default_rng(seed).random((n, *shape)), None, "random")
-    else:
-        data = _load_npz(Path(source), shape, timesteps)
-    return data.head(samples) if samples else data
-
-
-def _load_npz(path: Path, shape: tuple[int, ...], timesteps: int) -> CheckData:
-    if path.suffix != ".npz" or not path.is_file():
-        raise CheckDataError(f"--data {str(path)!r}: expected golden, digits, random or an "
-                             "existing .npz file with arrays x and y")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (ValueError, OSError) as err:
-        raise CheckDataError(f"{path}: not a readable .npz of plain arrays ({err})") from None
-    if "x" not in arrays:
-        raise CheckDataError(f"{path}: no array 'x' (found {sorted(arrays)})")
-    x, y = arrays["x"], arrays.get("y")
-    if x.shape[1:] == shape:
-        sequence = False
-    elif x.ndim == len(shape) + 2 and x.shape[2:] == shape:
-        if x.shape[1] != timesteps:
-            raise CheckDataError(f"{path}: x is event data with {x.shape[1]} steps; the "
-                                 f"artifact runs {timesteps}")
-        x, sequence = np.swapaxes(x, 0, 1), True  # [T, N, ...], as the simulators take it
-    else:
-        raise CheckDataError(f"{path}: x is shaped {list(x.shape)}; expected [N, "
-                             f"{', '.join(map(str, shape))}] or [N, T, "
-                             f"{', '.join(map(str, shape))}]")
-    if not np.issubdtype(x.dtype, np.number) or not np.isfinite(x).all():
-        raise CheckDataError(f"{path}: x must be finite numbers")
-    n = x.shape[1] if sequence else x.shape[0]
-    if y is not None:
-        if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
-            raise CheckDataError(f"{path}: y must be integer labels shaped [{n}], got "
-                                 f"{y.dtype}{list(y.shape)}")
-        y = y.astype(np.int64)
-    return CheckData(x.astype(np.float64), y, str(path), sequence)
 
 
 @dataclass
@@ -151,7 +77,25 @@ class Rung:
 
 
 @dataclass
+class BackendCounts:
+    """Labelled samples run on the backend, and how many it, and the reference simulator's
+    fixed-point run on the same samples, classified correctly."""
+
+    samples: int = 0
+    correct: int = 0
+    fixed_correct: int = 0
+
+    def __add__(self, other: BackendCounts) -> BackendCounts:
+        return BackendCounts(self.samples + other.samples, self.correct + other.correct,
+                             self.fixed_correct + other.fixed_correct)
+
+
+@dataclass
 class CheckReport:
+    """What `run_check` found. The fields up to `raster` are what the report shows; the
+    rungs, layer rows, accuracy, agreement, firing rates and estimates are derived from the
+    counts below them (`_finish`), so that `merge_reports` can add partial reports up."""
+
     artifact: str
     target: str
     backend: str
@@ -169,7 +113,18 @@ class CheckReport:
     float_equivalence: Comparison | None = None
     golden: Comparison | None = None
     estimates: dict | None = None
-    raster: dict[str, np.ndarray] = field(default_factory=dict)
+    raster: dict[str, np.ndarray] = field(default_factory=dict)  # sample 0, every layer
+    # -- what the derived fields come from, and what merging adds up --
+    start: int = 0  # the index of this report's first sample in the whole data
+    counts: Counts = field(default_factory=Counts)  # reference simulator, every sample
+    backend_counts: BackendCounts = field(default_factory=BackendCounts)
+    #: the reference simulator's spikes and the inputs of the samples among the data's first
+    #: ESTIMATE_SAMPLES that this report holds: what the estimates run on
+    head: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    graph: Graph | None = field(default=None, repr=False)
+    backend_type: type[Backend] = field(default=Backend, repr=False)
+    core_map: object = field(default=None, repr=False)
+    static: dict[str, Rung] = field(default_factory=dict, repr=False)  # trace, resources...
 
     @property
     def passed(self) -> bool:
@@ -181,6 +136,11 @@ class CheckReport:
             return None if c is None else c.to_json()
 
         equivalence = comparison(self.equivalence)
+        # Every backend's float rung has its key (null unless this backend ran it).
+        floats = {_json_key(b.float_rung): None for b in backends().values() if b.float_rung}
+        if self.backend_type.float_rung:
+            floats[_json_key(self.backend_type.float_rung)] = \
+                comparison(self.float_equivalence)
         return {
             "schema": SCHEMA, "artifact": self.artifact, "target": self.target,
             "backend": self.backend, "timesteps": self.timesteps, "passed": self.passed,
@@ -189,61 +149,109 @@ class CheckReport:
             "rungs": [vars(r) | {"status": r.status} for r in self.rungs],
             "layers": self.layers, "resources": self.resources, "ranges": self.ranges,
             "accuracy": self.accuracy, "agreement": self.agreement,
-            "firing_rates": self.firing_rates, "equivalence": equivalence,
-            "lava_floating_pt": comparison(self.float_equivalence),
+            "firing_rates": self.firing_rates, "equivalence": equivalence, **floats,
             "golden": comparison(self.golden), "estimates": self.estimates,
         }
+
+
+def _json_key(rung: str) -> str:
+    return rung.replace(" ", "_")
 
 
 Progress = Callable[[str, int], None]  # (what, how many units done since the last call)
 
 
-@dataclass
-class Backend:
-    """How to run the chosen backend: `run(graph_kind, x, timesteps)` returns raw per-step
-    records `{layer: [T + latency, batch, ...]}` (spikes, or the readout's v)."""
+def backend_samples_of(backend: type[Backend] | Backend, samples: int,
+                       backend_samples: int | None) -> int:
+    """How many of `samples` samples a check runs on the backend."""
+    return min(samples, backend_samples or backend.check_samples or samples)
 
-    name: str
-    run: Callable[[str, np.ndarray, int], dict[str, np.ndarray]] | None = None
+
+def progress_total(backend: type[Backend] | Backend, samples: int,
+                   backend_samples: int | None) -> int:
+    """The units `run_check` reports to `progress` for a check of `samples` samples."""
+    runs = 1 + (backend.float_rung is not None)
+    return samples + runs * backend_samples_of(backend, samples, backend_samples)
 
 
 def run_check(artifact: Artifact, path: str, data: CheckData, *, backend: Backend,
               timesteps: int, thresholds: Thresholds, backend_samples: int | None,
-              progress: Progress | None = None, batch: int = 128) -> CheckReport:
+              progress: Progress | None = None, batch: int = 128,
+              start: int = 0) -> CheckReport:
     """Run every rung on `data` (the reference simulator in batches of `batch`; the backend
-    on the first `backend_samples`) and collect the report. Never raises for a failed rung;
+    on the data's first `backend_samples`, default: the backend's `check_samples`, else all)
+    and collect the report. `start`: the index of `data`'s first sample in the whole data,
+    when `data` is one part of it (see `merge_reports`). Never raises for a failed rung;
     raises SnncError when the check cannot run at all."""
     tick = progress or (lambda what, n: None)
     graph = artifact.graph
     quantized = artifact.target != "float"
-    if backend.name == "lava" and not quantized:
-        raise SnncError(f"{path} targets float; the Lava backend checks fixed-point artifacts "
-                        "(compile with --target loihi2)")
-    n_backend = min(data.samples, backend_samples or data.samples)
+    if backend.needs_fixed_point and not quantized:
+        raise SnncError(f"{path} targets float; the {backend.name} backend checks fixed-point "
+                        "artifacts (compile with --target loihi2)")
+    # The backend runs the samples of this part that are among the whole data's first ones.
+    limit = backend_samples or backend.check_samples
+    n_backend = data.samples if limit is None else max(0, min(data.samples, limit - start))
     report = CheckReport(path, artifact.target, backend.name, timesteps,
                          {"source": data.source, "samples": data.samples,
                           "labelled": data.y is not None, "backend_samples": n_backend},
-                         thresholds)
-    report.rungs.append(_trace_rung(artifact))
-    core_map = _resources(report, artifact, thresholds)
+                         thresholds, start=start, graph=graph, backend_type=type(backend))
+    report.static["trace"] = _trace_rung(artifact)
+    report.core_map = _resources(report, artifact, thresholds)
     _ranges(report, artifact, timesteps, thresholds)
-    fixed, reference = _runs(artifact, data, timesteps, batch, tick)
-    _accuracy(report, graph, artifact.reference, data, fixed, reference, thresholds)
+    _reference_runs(report, artifact, data, n_backend, timesteps, batch, tick)
     sub = data.head(n_backend)
-    records = _equivalence(report, artifact, sub, timesteps, backend, tick)
-    if data.y is not None and report.accuracy is not None:
-        report.accuracy["backend"] = _accuracy_of(graph, windows(graph, records, timesteps),
-                                                   sub.y)
-        report.accuracy["backend_samples"] = n_backend
-        # The same samples on the reference simulator: what the backend's figure compares to.
-        report.accuracy["fixed_on_backend_samples"] = float(
-            (predictions(graph, fixed)[:n_backend] == sub.y).mean())
-    if backend.name == "lava":
-        _lava_float(report, artifact, sub, timesteps, backend, tick)
-    _golden(report, artifact, timesteps, backend, tick)
-    _estimates(report, artifact, core_map, fixed, data.head(min(data.samples, 32)), timesteps)
-    report.layers = _layer_rows(report, graph)
-    return report
+    precision = "fixed" if quantized else "float"
+    if n_backend:
+        _equivalence(report, backend, graph, precision, sub, timesteps, start, tick)
+    if backend.float_rung is not None and artifact.reference is None:
+        report.static["float"] = Rung(backend.float_rung, None, "no float reference graph")
+    elif backend.float_rung is not None and n_backend:
+        # Spikes must be identical; a readout's float v may differ in its last bits, since a
+        # backend may sum a dense matrix product where the reference sums convolution taps.
+        report.float_equivalence, _ = _against_reference(
+            backend, artifact.reference, "float", sub.x, timesteps, start,
+            "float reference graph", f"readout v to a relative {FLOAT_RTOL:g}", FLOAT_RTOL)
+        tick(backend.labels["float"], sub.samples)
+    _golden(report, artifact, backend, precision, timesteps, tick)
+    return _finish(report)
+
+
+def merge_reports(a: CheckReport, b: CheckReport) -> CheckReport:
+    """One report from two partial ones of the same check, `b`'s samples following `a`'s
+    (`run_check(..., start=...)` on adjacent parts of the data, e.g. two shards): counts
+    added, first mismatches the earliest, the raster from sample 0, the estimates on the
+    data's first samples. Equal to the report of one run on both parts."""
+    for key in ("artifact", "target", "backend", "timesteps", "thresholds"):
+        if getattr(a, key) != getattr(b, key):
+            raise SnncError(f"cannot merge check reports of different {key}: "
+                            f"{getattr(a, key)!r} and {getattr(b, key)!r}")
+    for key in ("source", "labelled"):
+        if a.data[key] != b.data[key]:
+            raise SnncError(f"cannot merge check reports of different data {key}: "
+                            f"{a.data[key]!r} and {b.data[key]!r}")
+    if b.start != a.start + a.data["samples"]:
+        raise SnncError(f"cannot merge check reports: the second starts at sample {b.start}, "
+                        f"the first covers samples {a.start} to "
+                        f"{a.start + a.data['samples'] - 1}; merge adjacent parts in order")
+    data = {**a.data, "samples": a.data["samples"] + b.data["samples"],
+            "backend_samples": a.data["backend_samples"] + b.data["backend_samples"]}
+    out = CheckReport(a.artifact, a.target, a.backend, a.timesteps, data, a.thresholds,
+                      resources=a.resources, ranges=a.ranges, golden=a.golden,
+                      raster=a.raster or b.raster, start=a.start, counts=a.counts + b.counts,
+                      backend_counts=a.backend_counts + b.backend_counts, graph=a.graph,
+                      backend_type=a.backend_type, core_map=a.core_map, static=a.static)
+    out.equivalence = _merge(a.equivalence, b.equivalence)
+    out.float_equivalence = _merge(a.float_equivalence, b.float_equivalence)
+    out.head = {k: np.concatenate([a.head[k], b.head[k]], axis=1)[:, :ESTIMATE_SAMPLES]
+                for k in a.head} if a.head and b.head else (a.head or b.head)
+    return _finish(out)
+
+
+def _merge(a: Comparison | None, b: Comparison | None) -> Comparison | None:
+    if a is None or b is None:
+        return a or b
+    return a.merge(b)
 
 
 def _trace_rung(artifact: Artifact) -> Rung:
@@ -259,7 +267,8 @@ def _trace_rung(artifact: Artifact) -> Rung:
 def _resources(report: CheckReport, artifact: Artifact, th: Thresholds):
     """The resource rung; returns the core map (None when there is none) for the estimates."""
     if artifact.target == "float":
-        report.rungs.append(Rung("resources", None, "float target: no chip to map onto"))
+        report.static["resources"] = Rung("resources", None, "float target: no chip to map "
+                                                             "onto")
         return None
     from snnc.analyses.mapping import map_to_cores
     from snnc.targets import get_target
@@ -268,21 +277,21 @@ def _resources(report: CheckReport, artifact: Artifact, th: Thresholds):
         core_map = map_to_cores(artifact.graph, get_target(artifact.target))
     except SnncError as err:
         report.resources = {"fits": False, "error": str(err)}
-        report.rungs.append(Rung("resources", False, str(err)))
+        report.static["resources"] = Rung("resources", False, str(err))
         return None
     fits = core_map.n_chips <= th.max_chips
     report.resources = {"cores": core_map.n_cores, "chips": core_map.n_chips, "fits": fits,
                         "max_chips": th.max_chips,
                         "layers": {k: len(v.cores) for k, v in core_map.layers.items()}}
-    report.rungs.append(Rung("resources", fits, f"{core_map.n_cores} cores on "
-                             f"{core_map.n_chips} chip(s) of {artifact.target}; at most "
-                             f"{th.max_chips} allowed"))
+    report.static["resources"] = Rung("resources", fits, f"{core_map.n_cores} cores on "
+                                      f"{core_map.n_chips} chip(s) of {artifact.target}; at "
+                                      f"most {th.max_chips} allowed")
     return core_map
 
 
 def _ranges(report: CheckReport, artifact: Artifact, timesteps: int, th: Thresholds) -> None:
     if artifact.target == "float":
-        report.rungs.append(Rung("ranges", None, "float target: no fixed-point ranges"))
+        report.static["ranges"] = Rung("ranges", None, "float target: no fixed-point ranges")
         return
     from snnc.analyses.range_analysis import analyze_ranges
     from snnc.targets import get_target
@@ -297,109 +306,137 @@ def _ranges(report: CheckReport, artifact: Artifact, timesteps: int, th: Thresho
     detail = (f"no overflow possible in {len(rows)} layers" if not overflows else
               f"{len(overflows)} possible overflows, first: {overflows[0]['layer']} "
               f"({overflows[0]['where']}): {overflows[0]['what']}")
-    report.rungs.append(Rung("ranges", ok, detail))
+    report.static["ranges"] = Rung("ranges", ok, detail)
 
 
-def _runs(artifact: Artifact, data: CheckData, timesteps: int, batch: int, tick: Progress
-          ) -> tuple[SimResult, SimResult | None]:
-    """The reference simulator on all data: the artifact's graph, and its float reference
-    (for a fixed-point artifact), joined over batches."""
+def _reference_runs(report: CheckReport, artifact: Artifact, data: CheckData, n_backend: int,
+                    timesteps: int, batch: int, tick: Progress) -> None:
+    """The reference simulator on every sample, in batches: the artifact's graph, and its
+    float reference (for a fixed-point artifact), counted (tools/evaluate.count_batch); the
+    spikes the estimates and the raster need kept."""
     graphs = {"fixed": artifact.graph}
     if artifact.reference is not None:
         graphs["float"] = artifact.reference
-    parts: dict[str, list[SimResult]] = {k: [] for k in graphs}
-    for start in range(0, data.samples, batch):
-        chunk = data.part(start, start + batch)
-        for key, graph in graphs.items():
-            parts[key].append(simulate(graph, chunk.x, timesteps))
+    heads: list[dict[str, np.ndarray]] = []
+    for first in range(0, data.samples, batch):
+        chunk = data.part(first, first + batch)
+        counts, runs = count_batch(graphs, chunk.x, chunk.y, timesteps)
+        report.counts = report.counts + counts
+        fixed = runs["fixed"]
+        if report.start + first == 0:  # the whole data's sample 0
+            report.raster = {k: v[:, 0].reshape(v.shape[0], -1) for k, v in fixed.spikes.items()}
+        on_backend = min(chunk.samples, max(0, n_backend - first))
+        if chunk.y is not None and on_backend:
+            right = predictions(artifact.graph, fixed)[:on_backend] == chunk.y[:on_backend]
+            report.backend_counts.fixed_correct += int(right.sum())
+        keep = min(chunk.samples, max(0, ESTIMATE_SAMPLES - report.start - first))
+        if keep:
+            x = chunk.x[:, :keep] if data.sequence else chunk.x[None, :keep]
+            heads.append({**{k: v[:, :keep] for k, v in fixed.spikes.items()}, "": x})
         tick("reference simulator", chunk.samples)
-    joined = {k: _join(v, timesteps) for k, v in parts.items()}
-    return joined["fixed"], joined.get("float")
+    if heads:
+        report.head = {k: np.concatenate([h[k] for h in heads], axis=1) for k in heads[0]}
 
 
-def _join(parts: list[SimResult], timesteps: int) -> SimResult:
-    out = SimResult(timesteps)
-    for name in parts[0].spikes:
-        out.spikes[name] = np.concatenate([p.spikes[name] for p in parts], axis=1)
-    for name in parts[0].readout:
-        out.readout[name] = np.concatenate([p.readout[name] for p in parts], axis=0)
-    return out
-
-
-def _accuracy_of(graph: Graph, result: SimResult, y: np.ndarray) -> float:
-    return float((predictions(graph, result) == y).mean())
-
-
-def _accuracy(report: CheckReport, graph: Graph, reference: Graph | None, data: CheckData,
-              fixed: SimResult, ref: SimResult | None, th: Thresholds) -> None:
-    rates = {"fixed": {k: float(v.mean()) for k, v in fixed.spikes.items()}}
-    first = {k: v[:, 0].reshape(v.shape[0], -1) for k, v in fixed.spikes.items()}
-    report.raster = first
-    if ref is not None:
-        rates["float"] = {k: float(v.mean()) for k, v in ref.spikes.items()}
-        report.agreement = {k: float((ref.spikes[k] == v).mean())
-                            for k, v in fixed.spikes.items() if k in ref.spikes}
-    report.firing_rates = rates
-    if data.y is None:
-        report.rungs.append(Rung("accuracy", None, f"--data {data.source} has no labels"))
-        return
-    if ref is None:  # a float artifact: its graph is the float model
-        acc = _accuracy_of(graph, fixed, data.y)
-        report.accuracy = {"float": acc, "fixed": None, "samples": data.samples}
-        report.rungs.append(Rung("accuracy", None, f"float {100 * acc:.2f}% on "
-                                 f"{data.samples} samples; no fixed point to compare"))
-        return
-    acc_float = _accuracy_of(reference, ref, data.y)
-    acc_fixed = _accuracy_of(graph, fixed, data.y)
-    drop = 100 * (acc_float - acc_fixed)
-    report.accuracy = {"float": acc_float, "fixed": acc_fixed, "samples": data.samples}
-    report.rungs.append(Rung("accuracy", drop <= th.max_accuracy_drop,
-                             f"float {100 * acc_float:.2f}% -> fixed {100 * acc_fixed:.2f}% "
-                             f"on {data.samples} {data.source} samples ({drop:+.2f} points "
-                             f"lost; at most {th.max_accuracy_drop:g} allowed)"))
-
-
-def windows(graph: Graph, records: dict[str, np.ndarray], timesteps: int) -> SimResult:
-    """Raw hardware-timed records to a SimResult: spikes in each layer's T-step window, the
-    readout's final value as the reference simulator reports it."""
-    depth = schedule(graph).depth
+def windows(graph: Graph, records: dict[str, np.ndarray], timesteps: int,
+            timing: str = "hardware") -> SimResult:
+    """A backend's per-step records to a SimResult: spikes in each layer's T-step window (the
+    pipeline schedule's, for hardware timing), the readout's final value as the reference
+    simulator reports it."""
+    depth = schedule(graph).depth if timing == "hardware" else {}
     result = SimResult(timesteps)
     for name, rec in records.items():
-        node, window = graph[name], rec[depth[name]:depth[name] + timesteps]
+        node, first = graph[name], depth.get(name, 0)
+        window = rec[first:first + timesteps]
         if isinstance(node, Neuron) and node.spiking:
             result.spikes[name] = window.astype(bool)
         else:
-            final = window[-1] / getattr(node, "scale", 1.0)
-            result.readout[name] = final / timesteps if node.mean else final
+            result.readout[name] = readout_value(node, window[-1], timesteps)
     return result
 
 
-def _equivalence(report: CheckReport, artifact: Artifact, data: CheckData, timesteps: int,
-                 backend: Backend, tick: Progress) -> dict[str, np.ndarray]:
-    graph = artifact.graph
+def _against_reference(backend: Backend, graph: Graph, precision: str, x: np.ndarray,
+                       timesteps: int, start: int, what: str, note: str,
+                       rtol: float = 0.0) -> tuple[Comparison, dict[str, np.ndarray]]:
+    """Run the backend on a batch and compare its records with the reference simulator's
+    run of `graph` (`what` names it in the report). A hardware-timed backend: at every step
+    against the hardware-timed record (the step reported relative to each layer's window).
+    The reference simulator itself, or a zero-timed backend: in each layer's window against
+    the zero-delay run."""
+    got = backend.run(precision, x, timesteps)
     order = list(graph.nodes)
-    expected, depth = hardware_record(graph, data.x, timesteps), schedule(graph).depth
-    if backend.name == "lava":
-        got = backend.run("fixed", data.x, timesteps)
-        tick("Lava fixed_pt", data.samples)
-        cmp = compare(got, expected, reference="reference simulator, hardware timing "
-                      "(every step, pipeline fill included)", order=order, step_offset=depth)
-        records = got
-    else:  # refsim: hardware timing against the zero-delay run, in each layer's window
-        records = expected
-        zero = result_values(simulate(graph, data.x, timesteps))
-        hw = result_values(windows(graph, expected, timesteps))
-        cmp = compare(hw, zero, reference="reference simulator, zero-delay timing",
-                      order=order)
-        tick("reference simulator, hardware timing", data.samples)
+    if backend.timing == "hardware" and not backend.is_reference:
+        cmp = compare(got, hardware_record(graph, x, timesteps),
+                      reference=f"{what}, hardware timing ({note})", order=order,
+                      step_offset=schedule(graph).depth, rtol=rtol, sample_offset=start)
+    else:
+        zero = result_values(simulate(graph, x, timesteps))
+        label = f"{what}, zero-delay timing" + (f" ({note})" if rtol else "")
+        cmp = compare(result_values(windows(graph, got, timesteps, backend.timing)), zero,
+                      reference=label, order=order, rtol=rtol, sample_offset=start)
+    return cmp, got
+
+
+def _equivalence(report: CheckReport, backend: Backend, graph: Graph, precision: str,
+                 data: CheckData, timesteps: int, start: int, tick: Progress) -> None:
+    cmp, records = _against_reference(backend, graph, precision, data.x, timesteps, start,
+                                      "reference simulator",
+                                      "every step, pipeline fill included")
+    tick(backend.labels[precision], data.samples)
     report.equivalence = cmp
-    label = "Lava fixed_pt" if backend.name == "lava" else "refsim hardware timing"
-    report.rungs.append(Rung("equivalence", cmp.total <= report.thresholds.max_mismatches,
-                             f"{label} vs {cmp.reference}: {cmp.total} mismatches in "
-                             f"{sum(cmp.compared.values())} values on {data.samples} samples "
-                             f"(at most {report.thresholds.max_mismatches} allowed)"
-                             + _first(cmp)))
-    return records
+    if data.y is not None:
+        got = predictions(graph, windows(graph, records, timesteps, backend.timing))
+        report.backend_counts.samples += data.samples
+        report.backend_counts.correct += int((got == data.y).sum())
+
+
+def _golden(report: CheckReport, artifact: Artifact, backend: Backend, precision: str,
+            timesteps: int, tick: Progress) -> None:
+    if "inputs" not in artifact.golden:
+        report.static["golden"] = Rung("golden", None, "the artifact holds no golden vectors")
+        return
+    x, expected = golden_expected(artifact.golden)
+    graph = artifact.graph
+    got = result_values(windows(graph, backend.run(precision, x, timesteps), timesteps,
+                                backend.timing))
+    tick("golden vectors", 0)
+    report.golden = compare(got, expected, reference="golden vectors stored at compile time",
+                            order=list(graph.nodes))
+
+
+def _finish(report: CheckReport) -> CheckReport:
+    """Derive the rungs, figures and layer rows from the counts and comparisons."""
+    th, kind = report.thresholds, report.backend_type
+    precision = "float" if report.target == "float" else "fixed"
+    report.rungs = [report.static["trace"], report.static["resources"],
+                    report.static["ranges"], _accuracy(report),
+                    _compared_rung("equivalence", report.equivalence, kind.labels[precision],
+                                   th.max_mismatches, values=True)]
+    if kind.float_rung is not None:
+        report.rungs.append(report.static.get("float") or _compared_rung(
+            kind.float_rung, report.float_equivalence, kind.labels["float"],
+            th.max_float_mismatches))
+    report.rungs.append(report.static.get("golden") or _golden_rung(report))
+    report.rungs.append(_estimates(report))
+    report.layers = _layer_rows(report)
+    return report
+
+
+def _compared_rung(name: str, cmp: Comparison | None, label: str, limit: int,
+                   values: bool = False) -> Rung:
+    if cmp is None:
+        return Rung(name, None, "no samples on the backend in this part of the data")
+    where = f" in {sum(cmp.compared.values())} values" if values else ""
+    return Rung(name, cmp.total <= limit,
+                f"{label} vs {cmp.reference}: {cmp.total} mismatches{where} on {cmp.samples} "
+                f"samples (at most {limit} allowed)" + _first(cmp))
+
+
+def _golden_rung(report: CheckReport) -> Rung:
+    cmp = report.golden
+    return Rung("golden", cmp.total == 0,
+                f"{report.backend} vs the {cmp.samples} golden inputs stored by snnc "
+                f"compile: {cmp.total} mismatches" + _first(cmp))
 
 
 def _first(cmp: Comparison) -> str:
@@ -412,75 +449,71 @@ def _first(cmp: Comparison) -> str:
             f"{tuple(f['neuron'])}: backend {f['backend']:g}, reference {f['reference']:g}")
 
 
-def _lava_float(report: CheckReport, artifact: Artifact, data: CheckData, timesteps: int,
-                backend: Backend, tick: Progress) -> None:
-    ref_graph = artifact.reference
-    if ref_graph is None:
-        report.rungs.append(Rung("lava floating_pt", None, "no float reference graph"))
-        return
-    expected = hardware_record(ref_graph, data.x, timesteps)
-    depth = schedule(ref_graph).depth
-    got = backend.run("float", data.x, timesteps)
-    tick("Lava floating_pt", data.samples)
-    # Spikes must be identical; a readout's float v may differ in its last bits, since Lava
-    # sums a dense matrix product where the reference simulator sums convolution taps.
-    cmp = compare(got, expected, reference="float reference graph, hardware timing (readout "
-                  f"v to a relative {FLOAT_RTOL:g})", order=list(ref_graph.nodes),
-                  step_offset=depth, rtol=FLOAT_RTOL)
-    report.float_equivalence = cmp
-    limit = report.thresholds.max_float_mismatches
-    report.rungs.append(Rung("lava floating_pt", cmp.total <= limit,
-                             f"Lava floating_pt vs {cmp.reference}: {cmp.total} mismatches on "
-                             f"{data.samples} samples (at most {limit} allowed)" + _first(cmp)))
-
-
-def _golden(report: CheckReport, artifact: Artifact, timesteps: int, backend: Backend,
-            tick: Progress) -> None:
-    if "inputs" not in artifact.golden:
-        report.rungs.append(Rung("golden", None, "the artifact holds no golden vectors"))
-        return
-    x, expected = golden_expected(artifact.golden)
-    graph = artifact.graph
-    if backend.name == "lava":
-        got = result_values(windows(graph, backend.run("fixed", x, timesteps), timesteps))
+def _accuracy(report: CheckReport) -> Rung:
+    """Accuracy, agreement and firing rates from the counts; the accuracy rung."""
+    counts, th, data = report.counts, report.thresholds, report.data
+    has_float = "float" in counts.values
+    report.firing_rates = {"fixed": counts.rates("fixed")}
+    if has_float:
+        report.firing_rates["float"] = counts.rates("float")
+        report.agreement = counts.agreement()
+    report.accuracy = None
+    if not data["labelled"]:
+        return Rung("accuracy", None, f"--data {data['source']} has no labels")
+    n = counts.samples
+    if not has_float:  # a float artifact: its graph is the float model
+        acc = counts.accuracy("fixed")
+        report.accuracy = {"float": acc, "fixed": None, "samples": n}
+        rung = Rung("accuracy", None, f"float {100 * acc:.2f}% on {n} samples; no fixed "
+                                      "point to compare")
     else:
-        got = result_values(simulate(graph, x, timesteps))
-    tick("golden vectors", 0)
-    cmp = compare(got, expected, reference="golden vectors stored at compile time",
-                  order=list(graph.nodes))
-    report.golden = cmp
-    report.rungs.append(Rung("golden", cmp.total == 0,
-                             f"{backend.name} vs the {cmp.samples} golden inputs stored by "
-                             f"snnc compile: {cmp.total} mismatches" + _first(cmp)))
+        acc_float, acc_fixed = counts.accuracy("float"), counts.accuracy("fixed")
+        drop = 100 * (acc_float - acc_fixed)
+        report.accuracy = {"float": acc_float, "fixed": acc_fixed, "samples": n}
+        rung = Rung("accuracy", drop <= th.max_accuracy_drop,
+                    f"float {100 * acc_float:.2f}% -> fixed {100 * acc_fixed:.2f}% on {n} "
+                    f"{data['source']} samples ({drop:+.2f} points lost; at most "
+                    f"{th.max_accuracy_drop:g} allowed)")
+    on = report.backend_counts
+    report.accuracy["backend"] = on.correct / on.samples if on.samples else None
+    report.accuracy["backend_samples"] = on.samples
+    # The same samples on the reference simulator: what the backend's figure compares to.
+    report.accuracy["fixed_on_backend_samples"] = \
+        on.fixed_correct / on.samples if on.samples else None
+    return rung
 
 
-def _estimates(report: CheckReport, artifact: Artifact, core_map, fixed: SimResult,
-               data: CheckData, timesteps: int) -> None:
-    """Cost-model estimates from the reference simulator's spikes (`fixed`, all data) on the
-    first `data.samples` samples."""
-    if core_map is None:
-        report.rungs.append(Rung("estimates", None, "no chip mapping"))
-        return
+def _estimates(report: CheckReport) -> Rung:
+    """Cost-model estimates from the reference simulator's spikes on the data's first
+    ESTIMATE_SAMPLES samples (those of them this report holds)."""
+    report.estimates = None
+    if report.core_map is None:
+        return Rung("estimates", None, "no chip mapping")
+    if not report.head:
+        return Rung("estimates", None, f"none of the data's first {ESTIMATE_SAMPLES} samples "
+                                       "is in this part")
     from snnc.targets import get_target
     from snnc.tools.cost import estimate_cost
 
-    n = data.samples
-    spikes = {k: v[:, :n] for k, v in fixed.spikes.items()}
-    spikes[artifact.graph.inputs[0]] = data.x
-    cost = estimate_cost(artifact.graph, core_map, spikes, timesteps,
-                         get_target(artifact.target))
+    graph = report.graph
+    spikes = {k: v for k, v in report.head.items() if k}
+    x = report.head[""]
+    spikes[graph.inputs[0]] = x if x.shape[0] > 1 else x[0]
+    n = x.shape[1]
+    cost = estimate_cost(graph, report.core_map, spikes, report.timesteps,
+                         get_target(report.target))
     report.estimates = {"cycles_per_step": float(cost.step_s.mean() / cost.cycle_s),
                         "latency_us": cost.latency_s * 1e6,
-                        "energy_uj": cost.total_energy_j * 1e6, "samples": data.samples}
-    report.rungs.append(Rung("estimates", None, f"{report.estimates['cycles_per_step']:,.0f} "
-                             f"cycles per step, {report.estimates['latency_us']:.1f} us and "
-                             f"{report.estimates['energy_uj']:.2f} uJ per inference "
-                             f"(cost model, {data.samples} samples)", info=True))
+                        "energy_uj": cost.total_energy_j * 1e6, "samples": n}
+    return Rung("estimates", None, f"{report.estimates['cycles_per_step']:,.0f} cycles per "
+                f"step, {report.estimates['latency_us']:.1f} us and "
+                f"{report.estimates['energy_uj']:.2f} uJ per inference (cost model, {n} "
+                "samples)", info=True)
 
 
-def _layer_rows(report: CheckReport, graph: Graph) -> list[dict]:
+def _layer_rows(report: CheckReport) -> list[dict]:
     rows = []
-    for node in graph:
+    for node in report.graph or ():
         if not isinstance(node, Neuron):
             continue
         name = node.name

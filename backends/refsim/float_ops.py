@@ -24,6 +24,7 @@ from snnc.ir import (
     Conv2d,
     Dense,
     Flatten,
+    FxReadout,
     Input,
     Node,
     Readout,
@@ -53,6 +54,16 @@ class Context:
 
 
 Rule = Callable[[Node, list[np.ndarray], Context], np.ndarray]
+
+
+def readout_value(node: Readout | FxReadout, v_final: np.ndarray, timesteps: int
+                  ) -> np.ndarray:
+    """A readout's answer from its v at the last of its T valid steps: v / scale for a
+    fixed-point readout (the float Readout's units), then divided by T if it averages
+    (`mean`). The one definition, used by both rules and by backends' records
+    (tools/check.windows)."""
+    final = v_final / node.scale if isinstance(node, FxReadout) else v_final
+    return final / timesteps if node.mean else final
 
 
 def _per_sample(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
@@ -172,8 +183,8 @@ def _readout(node: Readout, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
     for t, xt in _steps(x, ctx, node):
         v = node.decay * v + xt
         out[t] = v
-    final = out[ctx.final_step(node.name)]
-    ctx.readout[node.name] = final / (ctx.window or ctx.timesteps) if node.mean else final
+    ctx.readout[node.name] = readout_value(node, out[ctx.final_step(node.name)],
+                                           ctx.window or ctx.timesteps)
     if ctx.record_states:
         ctx.states[node.name] = {"v": out}
     return out

@@ -180,3 +180,108 @@ def test_compare_tolerates_float_rounding_only_where_asked():
     assert loose.layers == {"s": 1, "v": 0}
     got["v"][0, 1, 1] = 0.31
     assert compare(got, want, reference="r", order=["s", "v"], rtol=1e-9).layers["v"] == 1
+
+
+# -- a check in parts: counts per batch, merged (issue 16) --------------------------------
+
+
+def _labelled(compiled, inputs):
+    from snnc.inputs import CheckData
+
+    y = predictions(compiled.reference, simulate(compiled.reference, inputs, T))
+    y[[3, 25, 33]] = (y[[3, 25, 33]] + 1) % 4  # wrong labels in both halves
+    return CheckData(inputs, y, "test.npz")
+
+
+def _run(compiled, inputs, data, *, backend=None, start=0, backend_samples=None, batch=128,
+         golden=True):
+    from snnc.backends import create_backend
+    from snnc.tools.check import Thresholds, run_check
+
+    art = Artifact(compiled.graph, reference=compiled.reference, target="loihi2",
+                   meta={"timesteps": T},
+                   golden=make_golden(compiled.graph, inputs, T) if golden else {})
+    return run_check(art, "m.snnc", data, backend=backend or create_backend("refsim", art),
+                     timesteps=T, thresholds=Thresholds(max_accuracy_drop=100),
+                     backend_samples=backend_samples, batch=batch, start=start)
+
+
+@pytest.mark.parametrize("split, batch, backend_samples", [
+    (20, 128, None),   # halves; one batch each
+    (13, 8, 30),       # uneven parts in several batches; the backend on the first 30 only
+    (35, 16, 10),      # the second part holds no backend sample and no estimate sample
+])
+def test_two_parts_merged_give_the_json_of_one_run(compiled, inputs, split, batch,
+                                                   backend_samples):
+    from snnc.tools.check import merge_reports
+
+    data = _labelled(compiled, inputs)
+    whole = _run(compiled, inputs, data, backend_samples=backend_samples)
+    first = _run(compiled, inputs, data.part(0, split), backend_samples=backend_samples,
+                 batch=batch)
+    second = _run(compiled, inputs, data.part(split, 40), start=split,
+                  backend_samples=backend_samples, batch=batch)
+    merged = merge_reports(first, second)
+    assert merged.to_json() == whole.to_json()
+    # Counts, not fractions: the figures of the whole, computed here from the labels.
+    doc = whole.to_json()
+    fixed = predictions(compiled.graph, simulate(compiled.graph, inputs, T))
+    assert doc["accuracy"]["fixed"] == float((fixed == data.y).sum()) / 40
+    n = backend_samples or 40
+    assert doc["data"]["backend_samples"] == doc["accuracy"]["backend_samples"] == n
+    assert doc["accuracy"]["fixed_on_backend_samples"] == float((fixed == data.y)[:n].sum()) / n
+    assert doc["estimates"]["samples"] == 32
+    full = simulate(compiled.graph, inputs, T).spikes
+    for layer, spikes in full.items():
+        np.testing.assert_array_equal(merged.raster[layer],
+                                      spikes[:, 0].reshape(T, -1), err_msg=layer)
+        assert doc["firing_rates"]["fixed"][layer] == float(spikes.sum()) / spikes.size
+
+
+def test_first_mismatches_carry_the_sample_index_of_the_whole_data(compiled, inputs):
+    """A backend that flips one spike of sample 27 and one of sample 5 (at a later step):
+    each part reports its own with the global index, and the merge keeps the earlier step,
+    as one run does."""
+    from snnc.backends.refsim.backend import RefsimBackend
+    from snnc.tools.check import merge_reports
+
+    class Flipping(RefsimBackend):  # not registered: a subclass is not a registration
+        def run(self, graph, x, timesteps):
+            records = super().run(graph, x, timesteps)
+            for i in range(x.shape[0]):
+                for sample, step in ((27, 1), (5, 2)):
+                    if np.array_equal(x[i], inputs[sample]):
+                        records["sn_c"][step + 3, i, 1, 0, 0] ^= True  # sn_c's depth is 3
+            return records
+
+    from snnc.analyses.timing import schedule
+
+    assert schedule(compiled.graph).depth["sn_c"] == 3
+    data = _labelled(compiled, inputs)
+    art = Artifact(compiled.graph, reference=compiled.reference, target="loihi2")
+    runs = [_run(compiled, inputs, part, backend=Flipping(art), start=start, golden=False)
+            for part, start in ((data, 0), (data.part(0, 20), 0), (data.part(20, 40), 20))]
+    whole, first, second = (r.equivalence for r in runs)
+    assert (first.first["sample"], first.first["step"]) == (5, 2)
+    assert (second.first["sample"], second.first["step"]) == (27, 1)
+    assert (whole.first["sample"], whole.first["step"], whole.first["neuron"]) == \
+        (27, 1, [1, 0, 0])
+    assert whole.total == 2
+    assert merge_reports(runs[1], runs[2]).to_json() == runs[0].to_json()
+
+
+def test_parts_merge_only_when_adjacent_and_alike(compiled, inputs):
+    from snnc.errors import SnncError
+    from snnc.tools.check import merge_reports
+
+    data = _labelled(compiled, inputs)
+    a = _run(compiled, inputs, data.part(0, 10))
+    b = _run(compiled, inputs, data.part(20, 30), start=20)
+    with pytest.raises(SnncError, match="the second starts at sample 20, the first covers "
+                                        "samples 0 to 9"):
+        merge_reports(a, b)
+    from snnc.inputs import CheckData
+
+    unlabelled = _run(compiled, inputs, CheckData(inputs[10:20], None, "test.npz"), start=10)
+    with pytest.raises(SnncError, match="different data labelled: True and False"):
+        merge_reports(a, unlabelled)
