@@ -41,6 +41,7 @@ from snnc.errors import (
     TruncatedArtifactError,
 )
 from snnc.fileio import write_atomic
+from snnc.inputs import MAX_TIMESTEPS, open_regular
 from snnc.ir.graph import Graph
 from snnc.ir.serialize import graph_from_doc, graph_to_doc
 
@@ -51,6 +52,7 @@ _PREFIX_CRC = struct.Struct("<I")
 _HEAD = _PREFIX.size + _PREFIX_CRC.size
 _DIGEST = 32
 _ALIGN = 64
+_MAX_DEPTH = 64  # JSON nesting read from a header; snnc writes about 6 levels
 #: Array element types an artifact may hold (little-endian numeric and boolean only).
 _DTYPES = {"|b1", "|i1", "|u1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8", "<f4", "<f8"}
 
@@ -97,6 +99,7 @@ def _header(artifact: Artifact) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = json.loads(json.dumps(dict(artifact.meta), allow_nan=False))
     except (TypeError, ValueError) as err:
         raise SnncError(f"artifact metadata must be plain JSON values: {err}") from None
+    check_meta(meta, "artifact to write")
     header = {
         "snnc_version": artifact.snnc_version,
         "target": artifact.target,
@@ -140,28 +143,24 @@ def to_bytes(artifact: Artifact) -> bytes:
     return content + hashlib.sha256(content).digest()
 
 
-def write_artifact(artifact: Artifact, path: str | os.PathLike[str]) -> Path:
-    """Write atomically (snnc.fileio.write_atomic): never half a file, also on error."""
+def write_artifact(artifact: Artifact, path: str | os.PathLike[str], *,
+                   parents: bool = False) -> Path:
+    """Write atomically (snnc.fileio.write_atomic): never half a file, also on error; the
+    folder must exist unless `parents` (then it is made)."""
     path = Path(path)
-    data = to_bytes(artifact)
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise SnncError(f"cannot write {str(path)!r}: folder {str(parent)!r} does not exist")
-    write_atomic(path, data)
+    write_atomic(path, to_bytes(artifact), parents=parents)
     return path
 
 
 def read_artifact(path: str | os.PathLike[str]) -> Artifact:
-    """Read and verify an artifact; every failure is an ArtifactError saying which kind."""
+    """Read and verify an artifact; every failure is an ArtifactError saying which kind.
+    Only a regular file is read: a FIFO or a device is refused before a read could block."""
     name = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise ArtifactError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise ArtifactError(f"{name}: is a folder, not an artifact file") from None
-    except OSError as err:
-        raise ArtifactError(f"{name}: cannot read: {err.strerror}") from None
+    with open_regular(path, name, ArtifactError) as f:
+        try:
+            data = f.read()
+        except OSError as err:
+            raise ArtifactError(f"{name}: cannot read: {err.strerror}") from None
     return from_bytes(data, name)
 
 
@@ -195,13 +194,31 @@ def from_bytes(data: bytes, name: str = "<bytes>") -> Artifact:
         return _parse(data, head_len, version, name)
     except ArtifactError:
         raise
-    except (SnncError, ValueError, KeyError, TypeError) as err:
+    except (SnncError, ValueError, KeyError, TypeError, AttributeError) as err:
         # The checksum held, so the writer itself produced this: say so rather than "corrupt".
         raise ArtifactError(f"{name}: malformed artifact content: {err}") from None
 
 
 def _parse(data: bytes, head_len: int, version: int, name: str) -> Artifact:
-    header = json.loads(data[_HEAD : _HEAD + head_len].decode())
+    try:
+        header = json.loads(data[_HEAD : _HEAD + head_len].decode())
+        too_deep = _depth(header) > _MAX_DEPTH
+    except RecursionError:  # deeper than the json module itself can parse
+        too_deep = True
+    if too_deep:
+        raise ArtifactError(f"{name}: malformed artifact content: its JSON header is nested "
+                            f"more than {_MAX_DEPTH} levels deep")
+    if not isinstance(header, dict):
+        raise ArtifactError(f"{name}: malformed artifact content: the JSON header is a "
+                            f"{type(header).__name__}, not an object")
+    for key in ("target", "source_hash", "snnc_version"):
+        if not isinstance(header.get(key), str):
+            raise ArtifactError(f"{name}: malformed artifact content: {key!r} is "
+                                f"{header.get(key)!r}; accepted: a string")
+    if not _str_keys(header.get("golden"), lambda v: isinstance(v, str)):
+        raise ArtifactError(f"{name}: malformed artifact content: 'golden' is "
+                            f"{header.get('golden')!r}; accepted: an object of array keys")
+    check_meta(header.get("meta"), name)
     body_start = _HEAD + head_len
     body_start += -body_start % _ALIGN
     arrays = {}
@@ -227,6 +244,65 @@ def _parse(data: bytes, head_len: int, version: int, name: str) -> Artifact:
         snnc_version=header["snnc_version"],
         format_version=version,
     )
+
+
+def _depth(doc: Any) -> int:
+    """Nesting depth of a JSON document, without recursion (a hostile header may nest 10^5
+    levels)."""
+    deepest, stack = 0, [(doc, 1)]
+    while stack:
+        value, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > _MAX_DEPTH:
+            break
+        children = value.values() if isinstance(value, dict) else \
+            value if isinstance(value, list) else ()
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _is_int(value: Any, low: int = 0, high: int | None = None) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool) and value >= low
+            and (high is None or value <= high))
+
+
+def _str_keys(value: Any, each=lambda v: True) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and each(v)
+                                           for k, v in value.items())
+
+
+#: The metadata keys snnc reads, each with the test its value must pass and what it accepts.
+#: Other keys are free JSON (provenance a later version may add).
+META_RULES: dict[str, tuple[Any, str]] = {
+    "timesteps": (lambda v: _is_int(v, 1, MAX_TIMESTEPS),
+                  f"an integer from 1 to {MAX_TIMESTEPS:,}"),
+    "trace_check": (lambda v: _str_keys(v) and isinstance(v.get("data", ""), str)
+                    and _is_int(v.get("samples", 0)) and _is_int(v.get("total_mismatches", 0))
+                    and _str_keys(v.get("layers", {}), _is_int),
+                    "an object {data: string, samples: integer >= 0, total_mismatches: "
+                    "integer >= 0, layers: {name: integer >= 0}}"),
+    "input_shape": (lambda v: isinstance(v, list) and len(v) > 0
+                    and all(_is_int(d, 1) for d in v), "a list of positive integers"),
+    "quantization": (lambda v: _str_keys(v, _str_keys), "an object of objects, one per layer"),
+    "passes": (lambda v: isinstance(v, list) and all(_str_keys(p) for p in v),
+               "a list of objects, one per pass"),
+    "calibration_samples": (_is_int, "an integer >= 0"),
+    "model_kwargs": (lambda v: isinstance(v, dict | str), "an object or a JSON string"),
+    **{key: (lambda v: isinstance(v, str), "a string")
+       for key in ("source", "model", "weights", "step_mode")},
+}
+
+
+def check_meta(meta: Any, name: str) -> None:
+    """Refuse metadata of the wrong type at load (and before writing), naming the key: a
+    `meta.timesteps` of 4.7 must not run as 4, nor a string `trace_check` fail later."""
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"{name}: malformed metadata: 'meta' is a {type(meta).__name__}; "
+                            "accepted: a JSON object")
+    for key, (ok, accepted) in META_RULES.items():
+        if key in meta and not ok(meta[key]):
+            raise ArtifactError(f"{name}: malformed metadata: meta.{key} is {meta[key]!r}; "
+                                f"accepted: {accepted}")
 
 
 def _rename_arrays(doc, renamed: dict[str, str]):

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from snnc.errors import SnncError
+from snnc.inputs import open_regular
 
 #: Keys under which training scripts commonly nest the state_dict (the CLIF authors use 'net').
 WRAPPER_KEYS = ("net", "state_dict", "model")
@@ -42,25 +43,71 @@ def file_sha256(path: str | Path) -> str:
 
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a checkpoint: a state_dict, or a dict holding one under net/state_dict/model."""
+    """Read a checkpoint: a state_dict, or a dict holding one under net/state_dict/model.
+
+    A zip checkpoint (torch.save's format) has every member's CRC verified first, so a
+    damaged byte anywhere is refused rather than loaded; then `torch.load(weights_only=True)`;
+    then every tensor must be dense, on the CPU and real (`check_tensors`)."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        first = str(err).splitlines()[0] if str(err) else ""
-        raise CheckpointError(
-            f"{path}: refused: loading it would run code or build objects other than tensors "
-            f"(torch.load weights_only=True): {first}") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise CheckpointError(f"{path}: not a readable torch checkpoint (truncated or "
-                              f"damaged?): {first}") from None
+    where = f"--weights {path}"
+    if not path.exists():
+        raise CheckpointError(f"{where}: no such checkpoint file")
+    with open_regular(path, where, CheckpointError) as f:
+        head = f.read(4)
+        if not head:
+            raise CheckpointError(f"{where}: is empty (0 bytes), not a torch checkpoint")
+        f.seek(0)
+        if head == b"PK\x03\x04":
+            _verify_zip(f, where)
+        f.seek(0)
+        try:
+            obj = torch.load(f, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as err:
+            first = str(err).splitlines()[0] if str(err) else ""
+            raise CheckpointError(
+                f"{where}: refused: loading it would run code or build objects other than "
+                f"tensors (torch.load weights_only=True): {first}") from None
+        except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise CheckpointError(f"{where}: not a readable torch checkpoint (truncated or "
+                                  f"damaged?): {first}") from None
     state = _unwrap(obj, path)
     if all(k.startswith("module.") for k in state):  # saved from nn.DataParallel
         state = {k[len("module."):]: v for k, v in state.items()}
+    check_tensors(state, where)
     return state
+
+
+def _verify_zip(f, where: str) -> None:
+    """Every member's CRC-32, as stored in the archive (torch.load never checks them)."""
+    try:
+        with zipfile.ZipFile(f) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError,
+            NotImplementedError) as err:
+        raise CheckpointError(f"{where}: not a readable torch checkpoint (truncated or "
+                              f"damaged?): its zip archive is unreadable: {err}") from None
+    if bad is not None:
+        raise CheckpointError(f"{where}: damaged checkpoint: member {bad!r} fails its CRC-32 "
+                              "check (bytes changed after torch.save wrote it)")
+
+
+def check_tensors(state: Mapping[str, torch.Tensor], where: str) -> None:
+    """Refuse tensors snnc cannot read as numbers: sparse or other non-strided layouts,
+    tensors on another device (meta included), quantized and complex ones. Accepted: dense
+    CPU tensors of floating point, integer (num_batches_tracked) or bool type."""
+    accepted = ("accepted: dense (strided) CPU tensors of real floating point, integer or "
+                "bool type")
+    for key, v in state.items():
+        if v.layout != torch.strided:
+            raise CheckpointError(f"{where}: tensor {key!r} has layout {v.layout} (sparse?); "
+                                  f"{accepted}")
+        if v.device.type != "cpu":
+            raise CheckpointError(f"{where}: tensor {key!r} is on device {str(v.device)!r} "
+                                  f"(a meta tensor holds no values); {accepted}")
+        if v.is_quantized or v.is_complex():  # what is left is real: float, integer, bool
+            raise CheckpointError(f"{where}: tensor {key!r} has dtype {v.dtype}, refused (a "
+                                  f"complex tensor is not cut to its real part); {accepted}")
 
 
 def _unwrap(obj: Any, path: Path) -> dict[str, torch.Tensor]:
@@ -114,9 +161,14 @@ def load_model(spec: str, kwargs: str | Mapping[str, Any] | None = None) -> nn.M
             kwargs = json.loads(kwargs) if kwargs.strip() else {}
         except json.JSONDecodeError as err:
             raise SnncError(f"--model-kwargs is not valid JSON: {err}") from None
-    kwargs = dict(kwargs or {})
-    if not isinstance(kwargs, dict):
-        raise SnncError("--model-kwargs must be a JSON object, like '{\"timesteps\": 4}'")
+        except RecursionError:
+            raise SnncError("--model-kwargs is nested too deeply") from None
+    if kwargs is None:
+        kwargs = {}
+    if not isinstance(kwargs, Mapping):
+        raise SnncError(f"--model-kwargs must be a JSON object, like '{{\"timesteps\": 4}}'; "
+                        f"got a {type(kwargs).__name__}: {kwargs!r}")
+    kwargs = dict(kwargs)
     target, sep, attr = spec.rpartition(":")
     if not sep or not target or not attr:
         raise SnncError(f"model {spec!r}: expected 'pkg.module:factory' or "
@@ -129,9 +181,9 @@ def load_model(spec: str, kwargs: str | Mapping[str, Any] | None = None) -> nn.M
         raise SnncError(f"model {spec!r}: {attr} is not callable")
     try:
         model = factory(**kwargs)
-    except Exception as err:
-        raise SnncError(f"model {spec!r}: calling {attr}(**{kwargs}) failed: "
-                        f"{type(err).__name__}: {err}") from err
+    except (Exception, SystemExit) as err:
+        raise SnncError(f"model {spec!r}: calling {attr}(**{kwargs}) "
+                        f"{user_code_failure(err)}") from err
     if not isinstance(model, nn.Module):
         raise SnncError(f"model {spec!r}: {attr}() returned {type(model).__name__}, "
                         "not a torch.nn.Module")
@@ -154,12 +206,24 @@ def _import(target: str, spec: str):
         sys.modules[name] = module
         try:
             module_spec.loader.exec_module(module)
-        except Exception as err:
+        except (Exception, SystemExit) as err:
             del sys.modules[name]
-            raise SnncError(f"model {spec!r}: importing {target} failed: "
-                            f"{type(err).__name__}: {err}") from err
+            raise SnncError(f"model {spec!r}: importing {target} "
+                            f"{user_code_failure(err)}") from err
         return module
     try:
         return importlib.import_module(target)
     except ImportError as err:
         raise SnncError(f"model {spec!r}: cannot import {target}: {err}") from None
+    except (Exception, SystemExit) as err:
+        raise SnncError(f"model {spec!r}: importing {target} "
+                        f"{user_code_failure(err)}") from err
+
+
+def user_code_failure(err: BaseException) -> str:
+    """How the user's model code ended, for a message that names the model: a sys.exit()
+    in it (SystemExit, which would otherwise end snnc with the model's status and nothing
+    printed) or an exception. Ctrl-C is not caught here: the CLI reports it."""
+    if isinstance(err, SystemExit):
+        return f"called sys.exit({err.code!r}); the model's code must return, not exit"
+    return f"failed: {type(err).__name__}: {err}"
