@@ -13,10 +13,18 @@ The resource model (its figures: targets.md, "Resource limits"):
   a dense synapse). Two synapses from one source share the axons.
 - Layers take cores in graph order and never share one. Core i sits on chip i // cores_per_chip
   at x = i % mesh_width, y = (i % cores_per_chip) // mesh_width; chips lie side by side in x.
+
+Time and memory are linear in the layer size: per-position arrays (fan-in, memory prefix
+sums, each position's own axon count by inclusion and exclusion of its windows), and per core
+only the window of source rows its positions can reach (`Projection.reads`); no structure is
+positions x positions or cores x positions. A core first tries the whole range the neuron
+and memory limits allow; when its axons do not fit, the range grows from one position by
+galloping, so the ranges tried after that first one stay within twice the one kept.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass, field
 
@@ -24,6 +32,7 @@ import numpy as np
 
 from snnc.errors import SnncError, UnsupportedNodeError
 from snnc.ir import Add, FxConv2d, FxDense, FxNeuron, Graph, Input
+from snnc.ir.printer import format_name
 from snnc.targets import Target
 
 log = logging.getLogger(__name__)
@@ -63,6 +72,25 @@ class Grid:
         first = np.arange(self.positions) * self.channels
         return np.clip(np.minimum(stop, first + self.channels) - np.maximum(start, first), 0, None)
 
+    def span(self, start: int, stop: int) -> tuple[int, int]:
+        """The positions [first, end) that the neurons [start, stop) occupy (stop > start)."""
+        return start // self.channels, (stop - 1) // self.channels + 1
+
+    def range_sums(self, values: np.ndarray, starts, stops) -> np.ndarray:
+        """[..., positions] per-position values (each of a position's neurons takes its value)
+        -> [..., K]: the sum over the neurons of each range [starts[k], stops[k]), from prefix
+        sums: time and memory linear in the positions, whatever the ranges."""
+        values = np.asarray(values)
+        prefix = np.cumsum(values, axis=-1)
+        prefix = np.concatenate([np.zeros_like(prefix[..., :1]), prefix], axis=-1)
+
+        def before(n: np.ndarray) -> np.ndarray:  # the sum over neurons [0, n)
+            p, r = np.divmod(np.asarray(n, np.int64), self.channels)
+            return (prefix[..., p] * self.channels
+                    + values[..., np.minimum(p, self.positions - 1)] * r)
+
+        return before(stops) - before(starts)
+
     def to_map_order(self, x: np.ndarray) -> np.ndarray:
         """[..., *shape] in IR order -> [..., size] in map order."""
         lead = x.shape[: x.ndim - self.rank]
@@ -80,6 +108,12 @@ def _axis_taps(k: int, s: int, pad: int, n_in: int, n_out: int) -> list[tuple[sl
             start = s * lo + p - pad
             taps.append((slice(lo, hi + 1), slice(start, start + s * (hi - lo) + 1, s)))
     return taps
+
+
+def _axis_window(k: int, s: int, pad: int, n_in: int, n_out: int) -> tuple[np.ndarray, ...]:
+    """Per output index: the first and last input index its window reads, clipped: [n_out]."""
+    o = np.arange(n_out, dtype=np.int64) * s - pad
+    return np.maximum(o, 0), np.minimum(o + k - 1, n_in - 1)
 
 
 @dataclass(frozen=True)
@@ -120,15 +154,42 @@ class Projection:
             out[..., ro, co] += x[..., ri, ci]
         return out.reshape(*cells.shape[:-1], self.dst.positions)
 
-    def receptive(self, occupied: np.ndarray) -> np.ndarray:
-        """[K, dst.positions] bool -> [K, cells] bool: the source cells each row reads."""
+    def reads(self, first: int, end: int) -> np.ndarray:
+        """The source cells that the destination positions [first, end) read, ascending.
+
+        Only the window of source rows (and, within one row, columns) those positions can
+        reach is looked at: time and memory grow with the range, not with the layer."""
         if self.kernel is None:
-            return np.broadcast_to(occupied.any(axis=1, keepdims=True), (len(occupied), 1))
-        out = occupied.reshape(len(occupied), self.dst.height, self.dst.width)
-        mask = np.zeros((len(occupied), self.src.height, self.src.width), bool)
-        for ro, co, ri, ci in self._taps():
-            mask[:, ri, ci] |= out[:, ro, co]
-        return mask.reshape(len(occupied), -1)
+            return np.zeros(1 if end > first else 0, np.int64)
+        if end <= first:
+            return np.zeros(0, np.int64)
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
+        w = self.dst.width
+        r0, r1 = first // w, (end - 1) // w
+        c0, c1 = (first % w, (end - 1) % w) if r0 == r1 else (0, w - 1)
+        occupied = np.ones((r1 - r0 + 1, c1 - c0 + 1), bool)
+        if r0 != r1:  # a partial first row, whole rows between, a partial last row
+            occupied[0, : first % w] = False
+            occupied[-1, (end - 1) % w + 1:] = False
+        i0, i1 = max(0, sh * r0 - ph), min(self.src.height - 1, sh * r1 - ph + kh - 1)
+        j0, j1 = max(0, sw * c0 - pw), min(self.src.width - 1, sw * c1 - pw + kw - 1)
+        if i1 < i0 or j1 < j0:
+            return np.zeros(0, np.int64)
+        mask = np.zeros((i1 - i0 + 1, j1 - j0 + 1), bool)  # the source window [i0..i1, j0..j1]
+        rows = _axis_taps(kh, sh, ph + i0 - sh * r0, i1 - i0 + 1, r1 - r0 + 1)
+        cols = _axis_taps(kw, sw, pw + j0 - sw * c0, j1 - j0 + 1, c1 - c0 + 1)
+        for ro, ri in rows:
+            for co, ci in cols:
+                mask[ri, ci] |= occupied[ro, co]
+        ii, jj = np.nonzero(mask)
+        return (ii + i0) * self.src.width + (jj + j0)
+
+    def windows(self) -> tuple[np.ndarray, ...]:
+        """A conv's window per destination row and column: (row_lo, row_hi) [dst.height]
+        and (col_lo, col_hi) [dst.width], inclusive and clipped to the source."""
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
+        return (*_axis_window(kh, sh, ph, self.src.height, self.dst.height),
+                *_axis_window(kw, sw, pw, self.src.width, self.dst.width))
 
     def fan_in(self) -> np.ndarray:
         """Synapses per neuron at each destination position: [dst.positions]."""
@@ -160,14 +221,60 @@ def layer_projections(graph: Graph, name: str) -> list[Projection]:
     return out
 
 
-def axon_masks(projections: list[Projection], occupied: np.ndarray) -> dict[str, np.ndarray]:
-    """Source name -> [K, cells] bool: which source cells each of K neuron sets reads, given
-    which destination positions it occupies ([K, positions] bool)."""
-    masks: dict[str, np.ndarray] = {}
+def by_source(projections: list[Projection]) -> dict[str, list[Projection]]:
+    """The projections grouped by source, in first-seen order (synapses from one source share
+    its axons)."""
+    out: dict[str, list[Projection]] = {}
     for proj in projections:
-        mask = proj.receptive(occupied)
-        masks[proj.source] = masks[proj.source] | mask if proj.source in masks else mask
-    return masks
+        out.setdefault(proj.source, []).append(proj)
+    return out
+
+
+def reads(projections: list[Projection], first: int, end: int) -> dict[str, np.ndarray]:
+    """Source name -> the source cells (ascending) that the destination positions [first, end)
+    read through any of `projections`."""
+    out = {}
+    for src, projs in by_source(projections).items():
+        cells = [p.reads(first, end) for p in projs]
+        out[src] = cells[0] if len(cells) == 1 else np.unique(np.concatenate(cells))
+    return out
+
+
+def axons(projections: list[Projection], first: int, end: int) -> int:
+    """Distinct input axons of a core whose neurons occupy positions [first, end): one per
+    source neuron read, the cells read times each source's cell size."""
+    cell_size = {src: projs[0].cell_size for src, projs in by_source(projections).items()}
+    return sum(len(cells) * cell_size[src]
+               for src, cells in reads(projections, first, end).items())
+
+
+#: Above this many convs from one source into one layer, single positions are counted one by
+#: one instead of by inclusion and exclusion (2^n - 1 terms).
+_MAX_INCLUSION_EXCLUSION = 8
+
+
+def single_position_axons(projections: list[Projection], positions: int) -> np.ndarray:
+    """Distinct input axons of each destination position alone: [positions]. A position's
+    window under one conv is a box of source cells; the union of the boxes of every conv from
+    one source is counted by inclusion and exclusion (box intersections are boxes), in arrays
+    of the layer's size."""
+    total = np.zeros(positions, np.int64)
+    for projs in by_source(projections).values():
+        if any(p.kernel is None for p in projs):  # a dense synapse reads every source neuron
+            total += projs[0].src.size
+            continue
+        if len(projs) > _MAX_INCLUSION_EXCLUSION:  # 2^n terms: count position by position
+            total += [axons(projs, p, p + 1) for p in range(positions)]
+            continue
+        wins = [p.windows() for p in projs]
+        for r in range(1, len(projs) + 1):
+            for subset in itertools.combinations(wins, r):
+                rows = np.clip(np.min([w[1] for w in subset], axis=0)
+                               - np.max([w[0] for w in subset], axis=0) + 1, 0, None)
+                cols = np.clip(np.min([w[3] for w in subset], axis=0)
+                               - np.max([w[2] for w in subset], axis=0) + 1, 0, None)
+                total += (-1) ** (r + 1) * np.outer(rows, cols).ravel() * projs[0].cell_size
+    return total
 
 
 @dataclass(frozen=True)
@@ -246,8 +353,9 @@ def map_to_cores(graph: Graph, target: Target) -> CoreMap:
             fan = sum((p.fan_in() for p in layer.projections),
                       np.zeros(layer.grid.positions, np.int64))
             ranges = _split(layer, target, fan)
-            layer.cores = [_core(layer, target, fan, next_core + i, *r)
-                           for i, r in enumerate(ranges)]
+            synapses = layer.grid.range_sums(fan, *np.array([r[:2] for r in ranges]).T)
+            layer.cores = [_core(layer, target, int(n), next_core + i, *r)
+                           for i, (n, r) in enumerate(zip(synapses, ranges, strict=True))]
             next_core += len(ranges)
             layers[node.name] = layer
     core_map = CoreMap(target, layers)
@@ -256,14 +364,12 @@ def map_to_cores(graph: Graph, target: Target) -> CoreMap:
     return core_map
 
 
-def _axons(layer: LayerMap, occupied: np.ndarray) -> np.ndarray:
-    """Distinct input axons of K neuron sets occupying [K, positions] bool: [K]."""
-    cell = {p.source: p.cell_size for p in layer.projections}
-    masks = axon_masks(layer.projections, occupied)
-    return sum((m.sum(axis=1) * cell[s] for s, m in masks.items()), np.zeros(len(occupied), int))
-
-
-def _split(layer: LayerMap, target: Target, fan: np.ndarray) -> list[tuple[int, int, str]]:
+def _split(layer: LayerMap, target: Target,
+           fan: np.ndarray) -> list[tuple[int, int, str, int]]:
+    """The layer's neuron ranges (start, stop, bound, distinct input axons), each as long as
+    the neuron and memory limits allow, cut back to the longest run of whole positions the
+    axon limit allows. Time and memory grow with the layer: per-position arrays and, per core,
+    the source windows of the positions it holds or tries."""
     grid, sram, limit = layer.grid, target.sram_bytes_per_core, target.max_input_axons_per_core
     per_neuron = fan * target.synapse_bytes_per_weight + target.state_bytes_per_neuron
     where = f"layer {layer.name!r} ({layer.op})"
@@ -274,45 +380,77 @@ def _split(layer: LayerMap, target: Target, fan: np.ndarray) -> list[tuple[int, 
             f"synapses x {target.synapse_bytes_per_weight} B + {target.state_bytes_per_neuron} B "
             f"state) but a core has {sram} B (sram_bytes_per_core); over by "
             f"{per_neuron[worst] - sram} B")
-    single = np.concatenate([_axons(layer, np.eye(grid.positions, dtype=bool)[i:i + 1024])
-                             for i in range(0, grid.positions, 1024)])  # bounded memory
+    single = single_position_axons(layer.projections, grid.positions)
     worst = int(np.argmax(single))
     if single[worst] > limit:
         raise MappingError(
             f"{where}: one neuron needs {single[worst]} distinct input axons but a core accepts "
             f"at most {limit} (max_input_axons_per_core); over by {single[worst] - limit}")
-    prefix = np.concatenate([[0], np.cumsum(np.repeat(per_neuron, grid.channels))])
+    channels = grid.channels
+    # Bytes of the neurons [0, n): channels * before[n // channels] + (n % channels) * its own.
+    before = channels * np.concatenate([[0], np.cumsum(per_neuron)])
 
-    def fits(start: int, stop: int) -> bool:
-        return int(_axons(layer, (grid.counts(start, stop) > 0)[None])[0]) <= limit
+    def memory_stop(start: int) -> int:
+        """The largest n with bytes of neurons [start, n) <= sram."""
+        budget = before[start // channels] + (start % channels) * per_neuron[
+            min(start // channels, grid.positions - 1)] + sram
+        p = int(np.searchsorted(before, budget, side="right")) - 1  # whole positions [0, p)
+        if p >= grid.positions:
+            return grid.size
+        return p * channels + int((budget - before[p]) // per_neuron[p])
+
+    counted: dict[tuple[int, int], int] = {}
+
+    def count(first: int, end: int) -> int:
+        if (first, end) not in counted:
+            counted[first, end] = axons(layer.projections, first, end)
+        return counted[first, end]
+
+    def fits(first: int, end: int) -> bool:
+        return count(first, end) <= limit
 
     ranges, start = [], 0
     while start < grid.size:
         by_count = min(grid.size, start + target.neurons_per_core)
-        by_memory = int(np.searchsorted(prefix, prefix[start] + sram, side="right")) - 1
+        by_memory = memory_stop(start)
         stop = min(by_count, by_memory)
         bound = "layer end" if stop == grid.size else (
             "neurons" if by_count <= by_memory else "memory")
-        if not fits(start, stop):
-            lo, hi = start + 1, stop  # lo fits (checked above for single neurons), hi does not
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                lo, hi = (mid, hi) if fits(start, mid) else (lo, mid)
-            stop, bound = lo, "axons"
-        ranges.append((start, stop, bound))
+        first, end = grid.span(start, stop)
+        if not fits(first, end):
+            end = _longest_fit(fits, first, end)
+            stop, bound = end * channels, "axons"
+        ranges.append((start, stop, bound, count(first, end)))
+        counted.clear()
         start = stop
     return ranges
 
 
-def _core(layer: LayerMap, target: Target, fan: np.ndarray, index: int, start: int, stop: int,
-          bound: str) -> CoreSlice:
-    counts = layer.grid.counts(start, stop)
+def _longest_fit(fits, first: int, end: int) -> int:
+    """The largest e in [first + 1, end) with fits(first, e), for a `fits` that holds for
+    first + 1 (checked for single positions), not for `end`, and, growing the range, stays
+    false once false. Galloping (first + 2, + 4, ...) then bisecting: the ranges tried are at
+    most twice the answer."""
+    lo, hi, step = first + 1, end, 1
+    while lo + step < hi:
+        if not fits(first, lo + step):
+            hi = lo + step
+            break
+        lo, step = lo + step, step * 2
+    while hi - lo > 1:  # lo fits, hi does not
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(first, mid) else (lo, mid)
+    return lo
+
+
+def _core(layer: LayerMap, target: Target, synapses: int, index: int, start: int, stop: int,
+          bound: str, fan_in: int) -> CoreSlice:
     local = index % target.cores_per_chip
     return CoreSlice(
         index, layer.name, start, stop,
-        synapse_bytes=int(counts @ fan) * target.synapse_bytes_per_weight,
+        synapse_bytes=synapses * target.synapse_bytes_per_weight,
         state_bytes=(stop - start) * target.state_bytes_per_neuron,
-        fan_in=int(_axons(layer, (counts > 0)[None])[0]),
+        fan_in=fan_in,
         chip=index // target.cores_per_chip, x=local % target.mesh_width,
         y=local // target.mesh_width, bound=bound)
 
@@ -326,7 +464,7 @@ def format_core_map(core_map: CoreMap, per_core: bool = False) -> str:
     for layer in core_map.layers.values():
         cores, bounds = layer.cores, [c.bound for c in layer.cores]
         lines.append(
-            f"{layer.name:<22} {layer.op:<9} {layer.grid.size:>8} {len(cores):>6} "
+            f"{format_name(layer.name):<22} {layer.op:<9} {layer.grid.size:>8} {len(cores):>6} "
             f"{max(c.neurons for c in cores):>8} {max(c.synapse_bytes for c in cores):>10} "
             f"{max(c.fan_in for c in cores):>10}  {max(bounds, key=bounds.count)}")
         if per_core:

@@ -1,4 +1,12 @@
-"""Drop nodes that no graph output depends on (what folding leaves behind)."""
+"""Dead-node elimination: drop every node that no graph output depends on.
+
+That is all the pipeline's `canonicalize` step does; the step keeps its name (pass
+records, artifacts' metadata and `snnc compile --dump-ir` cite it). It runs first, on the
+traced graph, and again as `cleanup` after folding, which orphans the batch norms, pooling
+and shortcut nodes it folded away. Inputs stay even when unused, so the graph keeps the
+signature it was traced with. Nothing else changes: no node is reordered, renamed, merged
+or simplified.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,7 @@ from snnc.passes import PassResult, unchanged
 
 
 def canonicalize(graph: Graph) -> PassResult:
+    """`graph` without the non-Input nodes no output depends on, the others in their order."""
     live: set[str] = set()
     stack = list(graph.outputs)
     while stack:

@@ -3,7 +3,8 @@
 The model (its figures: targets.md, "Cost constants"), per sample and step, then batch means:
 - synaptic ops: each spike times the synapses it reaches on each core (zero weights included,
   as the mapping stores them), counted at the receiving core;
-- neuron updates: every neuron on a core, every step, charged as active updates;
+- neuron updates: every neuron on a core, every step, charged as active updates (as many per
+  neuron and step as its type's rule in `RULES` says: one for each type so far);
 - spike messages: one per spike per destination core that reads the spiking neuron, counted at
   the sending core. The graded input sends every nonzero pixel (after quantization) every step
   from `Target.input_port_xy`, which is no core: its work bounds no step;
@@ -14,18 +15,25 @@ core bounds the step, plus the longest route any connection of the map uses (hop
 added every step) and the barrier sync. Latency per sample is the sum of its steps. Energy is
 the sum of the dynamic energies; static (leakage) power is left out: no Loihi 2 figure is
 published (targets.md).
+
+Every node type the model meets has a rule in `RULES`, keyed by exact type: what a neuron
+costs per step and what a source sends. A type without a rule is refused, naming the node,
+its type and the supported types, instead of being counted like a type it subclasses.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from snnc.analyses.mapping import CoreMap, Grid, LayerMap, Projection, axon_masks
-from snnc.errors import SnncError
-from snnc.ir import FxInput, Graph, Input
+from snnc.analyses.mapping import CoreMap, Grid, LayerMap, Projection, by_source, reads
+from snnc.errors import SnncError, UnsupportedNodeError
+from snnc.ir import Add, FxCLIF, FxConv2d, FxDense, FxInput, FxLIF, FxReadout, Graph, Input, Node
+from snnc.ir.payload import input_payload
+from snnc.ir.printer import format_name
 from snnc.targets import Target
 
 log = logging.getLogger(__name__)
@@ -35,6 +43,49 @@ KINDS = ("synops", "neuron updates", "messages", "hops")
 
 class CostInputError(SnncError):
     """Spikes given to the cost model do not fit the graph or its core map."""
+
+
+@dataclass(frozen=True)
+class CostRule:
+    """How the cost model counts one node type.
+
+    `updates`: neuron updates charged per neuron and step (0: not a neuron; synapses are
+    counted as synops at the neurons they feed). `sends`: (node, recorded values) -> bool, the
+    values that leave as messages (spikes, or an input's nonzero payload); None: the type never
+    sends (a readout integrates and stays on its core)."""
+
+    updates: int = 0
+    sends: Callable[[Node, np.ndarray], np.ndarray] | None = None
+
+
+def _spikes(node: Node, values: np.ndarray) -> np.ndarray:
+    return values != 0
+
+
+def _payload(node: FxInput, values: np.ndarray) -> np.ndarray:
+    return input_payload(node, values) != 0  # what the chip sends: quantized, then nonzero
+
+
+#: The rule per node type, exact type (a subclass is a new type and needs its own rule).
+RULES: dict[type[Node], CostRule] = {
+    FxInput: CostRule(sends=_payload),
+    FxConv2d: CostRule(),
+    FxDense: CostRule(),
+    Add: CostRule(),
+    FxLIF: CostRule(updates=1, sends=_spikes),
+    FxCLIF: CostRule(updates=1, sends=_spikes),
+    FxReadout: CostRule(updates=1),
+}
+
+
+def rule_for(node: Node) -> CostRule:
+    """The cost rule of `node`'s exact type; UnsupportedNodeError naming the node, its type
+    and the supported types when there is none."""
+    try:
+        return RULES[type(node)]
+    except KeyError:
+        raise UnsupportedNodeError(node.name, node.op, "the cost model",
+                                   [t.__name__ for t in RULES]) from None
 
 
 @dataclass
@@ -90,13 +141,14 @@ def estimate_cost(graph: Graph, core_map: CoreMap, spikes: dict[str, np.ndarray]
     pipeline's fill with hardware timing, pass `raw_spikes` and T + latency (and the input
     padded with zero frames).
     """
+    rules = {node.name: rule_for(node) for node in graph}
     layers = list(core_map.layers.values())
     starts = np.cumsum([0] + [len(layer.cores) for layer in layers])
     first = {layer.name: int(s) for layer, s in zip(layers, starts, strict=False)}
     gx, gy = core_map.mesh_xy()
     sources = {p.source for layer in layers for p in layer.projections}
     batch, dense = _batch(graph, spikes, sources, timesteps)
-    frames = {s: _frames(graph, s, spikes, batch) for s in sources}
+    frames = {s: _frames(graph, s, spikes, batch, rules[s]) for s in sources}
 
     shape = (timesteps, batch, len(gx))
     synops = np.zeros(shape)
@@ -105,22 +157,19 @@ def estimate_cost(graph: Graph, core_map: CoreMap, spikes: dict[str, np.ndarray]
     route = 0.0
     for layer in layers:
         cores = slice(first[layer.name], first[layer.name] + len(layer.cores))
-        counts = np.stack([layer.grid.counts(c.start, c.stop) for c in layer.cores])
+        starts = np.array([c.start for c in layer.cores])
+        stops = np.array([c.stop for c in layer.cores])
         for proj in layer.projections:
             received = proj.gather(_cell_sums(frames[proj.source], proj))
-            synops[:, :, cores] += received @ counts.T
-        for src, mask in axon_masks(layer.projections, counts > 0).items():
-            proj = next(p for p in layer.projections if p.source == src)
-            home = core_map.layers.get(src)
-            owner, local, cell, has = _source_cells(home, proj, first.get(src, 0))
-            sx, sy = (gx[owner], gy[owner]) if home else np.array([target.input_port_xy]).T
-            dx = np.abs(sx[:, None] - gx[cores][None])  # [source cores, this layer's cores]
-            dy = np.abs(sy[:, None] - gy[cores][None])
-            m = mask.astype(np.float64)
-            fan_out[src] += np.stack([m.sum(axis=0)[cell], (dx @ m)[local, cell],
-                                      (dy @ m)[local, cell]])
-            lat = dx * target.time_per_hop_x_s + dy * target.time_per_hop_y_s
-            route = max(route, float(lat[(has @ m.T) > 0].max(initial=0.0)))
+            synops[:, :, cores] += layer.grid.range_sums(received, starts, stops)
+        spans = [layer.grid.span(c.start, c.stop) for c in layer.cores]
+        for src, projs in by_source(layer.projections).items():
+            read = [reads(projs, *span)[src] for span in spans]  # per core: the cells it reads
+            readers = np.repeat(np.arange(cores.start, cores.stop), [len(r) for r in read])
+            counts, longest = _fan_out(core_map.layers.get(src), projs[0], first.get(src, 0),
+                                       np.concatenate(read), readers, (gx, gy), target)
+            fan_out[src] += counts
+            route = max(route, longest)
 
     sent = np.zeros((3, *shape))  # messages, x hops, y hops, at the sending core
     from_port = np.zeros((3, timesteps, batch))
@@ -136,7 +185,9 @@ def estimate_cost(graph: Graph, core_map: CoreMap, spikes: dict[str, np.ndarray]
             for i in range(3):
                 sent[i, t][:, cores] = np.add.reduceat(x * weights[i], bounds, axis=-1)
 
-    neurons = np.array([c.neurons for c in core_map.cores], np.float64)
+    # Neuron updates per core and step (the core map only holds neuron layers).
+    neurons = np.array([c.neurons * rules[c.layer].updates for c in core_map.cores],
+                       np.float64)
     busy = (synops * target.time_per_synop_s + neurons * target.time_per_neuron_update_s
             + sent[0] * target.time_per_message_s)
     step = busy.max(axis=-1, initial=0.0) + route + target.barrier_sync_s
@@ -192,20 +243,17 @@ def _batch(graph: Graph, spikes: dict[str, np.ndarray], sources: set[str],
     return (1 if batch is None else batch), dense
 
 
-def _frames(graph: Graph, name: str, spikes: dict[str, np.ndarray], batch: int) -> np.ndarray:
+def _frames(graph: Graph, name: str, spikes: dict[str, np.ndarray], batch: int,
+            rule: CostRule) -> np.ndarray:
     """[T or 1, batch, size] in map order: 1 where a neuron (or input pixel) sends."""
     node = graph[name]
     grid = Grid.of(node.type.shape)
     if name not in spikes:
         return np.ones((1, batch, grid.size), bool)
     a = np.asarray(spikes[name])
-    if isinstance(node, Input):
-        if a.ndim == len(node.type.shape) + 1:
-            a = a[None]
-        if isinstance(node, FxInput):  # the payload the chip sends: quantized, then nonzero
-            lo, hi = node.limits
-            a = np.clip(np.rint(a * node.scale), lo, hi)
-    return grid.to_map_order(a != 0)
+    if isinstance(node, Input) and a.ndim == len(node.type.shape) + 1:
+        a = a[None]  # one frame, the same every step
+    return grid.to_map_order(rule.sends(node, a))
 
 
 def _cell_sums(frames: np.ndarray, proj: Projection) -> np.ndarray:
@@ -215,20 +263,38 @@ def _cell_sums(frames: np.ndarray, proj: Projection) -> np.ndarray:
     return x.sum(axis=-1, dtype=np.float64)
 
 
-def _source_cells(home: LayerMap | None, proj: Projection, first: int):
-    """The source's cores (global indices; the port is index 0 of its own coordinates), each
-    source neuron's core among them and its cell, and [source cores, cells] bool: the cells
-    each source core holds neurons at."""
-    neuron = np.arange(proj.src.size)
-    cell = neuron // proj.cell_size
+def _fan_out(home: LayerMap | None, proj: Projection, first: int, cells: np.ndarray,
+             readers: np.ndarray, mesh: tuple[np.ndarray, np.ndarray],
+             target: Target) -> tuple[np.ndarray, float]:
+    """Per neuron of `proj`'s source: the messages one spike of it sends (one per core that
+    reads its cell) and their x and y hops, [3, size]; and the longest route (s) from a core
+    holding source neurons to a core reading them. `cells[k]` is read by core `readers[k]`
+    (global index); the source's cores start at global index `first` (the input port holds
+    every cell, at `target.input_port_xy`); `home` is the source's layer map (None: the
+    input). Time and memory grow with the pairs, not with cores x cells."""
+    gx, gy = mesh
+    order = np.argsort(cells, kind="stable")
+    cells, readers = cells[order], readers[order]
+    size, cell_size = proj.src.size, proj.cell_size
     if home is None:
-        return np.array([0]), np.zeros_like(neuron), cell, np.ones((1, proj.cells), bool)
-    stops = np.array([c.stop for c in home.cores])
-    has = np.zeros((len(home.cores), proj.cells), bool)
-    for i, c in enumerate(home.cores):
-        has[i, cell[c.start]: cell[c.stop - 1] + 1] = True
-    local = np.searchsorted(stops, neuron, side="right")
-    return np.arange(first, first + len(home.cores)), local, cell, has
+        holders = [(*target.input_port_xy, 0, size)]
+    else:
+        holders = [(gx[first + i], gy[first + i], c.start, c.stop)
+                   for i, c in enumerate(home.cores)]
+    out, route = np.zeros((3, size)), 0.0
+    for sx, sy, start, stop in holders:  # a source core: its neurons hold cells [lo, hi]
+        lo, hi = start // cell_size, (stop - 1) // cell_size
+        a, b = np.searchsorted(cells, lo, "left"), np.searchsorted(cells, hi, "right")
+        cell, reader = cells[a:b] - lo, readers[a:b]
+        dx, dy = np.abs(sx - gx[reader]), np.abs(sy - gy[reader])
+        n = hi - lo + 1
+        per_cell = np.stack([np.bincount(cell, minlength=n),
+                             np.bincount(cell, weights=dx, minlength=n),
+                             np.bincount(cell, weights=dy, minlength=n)])
+        out[:, start:stop] = per_cell[:, np.arange(start, stop) // cell_size - lo]
+        lat = dx * target.time_per_hop_x_s + dy * target.time_per_hop_y_s
+        route = max(route, float(lat.max(initial=0.0)))
+    return out, route
 
 
 def format_cost(report: CostReport) -> str:
@@ -236,7 +302,7 @@ def format_cost(report: CostReport) -> str:
     lines = [f"{'layer':<22} {'cores':>5} {'synops':>12} {'updates':>10} {'messages':>10} "
              f"{'hops':>10}"]
     for name, row in report.layer_totals().items():
-        lines.append(f"{name:<22} {int(row['cores']):>5} {row['synops']:>12.0f} "
+        lines.append(f"{format_name(name):<22} {int(row['cores']):>5} {row['synops']:>12.0f} "
                      f"{row['neuron updates']:>10.0f} {row['messages']:>10.0f} "
                      f"{row['hops']:>10.0f}")
     lines.append(f"{'input port':<22} {'-':>5} {'-':>12} {'-':>10} "

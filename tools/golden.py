@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snnc.backends.refsim import SimResult, simulate
+from snnc.compare import diff
 from snnc.errors import SnncError
 from snnc.ir import Graph
 
@@ -71,10 +72,31 @@ class Comparison:
     compared: dict[str, int] = field(default_factory=dict)
     #: the first mismatch: layer (graph order), then step, then sample
     first: dict | None = None
+    #: each layer's first mismatch (step, then sample, then neuron), for `merge`
+    firsts: dict[str, dict] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
         return sum(self.layers.values())
+
+    def merge(self, other: Comparison) -> Comparison:
+        """The comparison of both batches (sample indices as recorded: give each batch's
+        `sample_offset` to `compare`): counts added, the first mismatch the earliest of both.
+        Equal to one comparison of the joined batches."""
+        if other.reference != self.reference:
+            raise SnncError(f"cannot merge comparisons against {self.reference!r} and "
+                            f"{other.reference!r}")
+        names = [*self.compared, *(k for k in other.compared if k not in self.compared)]
+        out = Comparison(self.reference, self.samples + other.samples)
+        for name in names:
+            out.compared[name] = self.compared.get(name, 0) + other.compared.get(name, 0)
+            out.layers[name] = self.layers.get(name, 0) + other.layers.get(name, 0)
+            mine, theirs = self.firsts.get(name), other.firsts.get(name)
+            if mine is not None or theirs is not None:
+                out.firsts[name] = min((f for f in (mine, theirs) if f is not None),
+                                       key=_first_key)
+        out.first = next((out.firsts[n] for n in names if n in out.firsts), None)
+        return out
 
     def to_json(self) -> dict:
         return {"reference": self.reference, "samples": self.samples,
@@ -84,41 +106,37 @@ class Comparison:
 
 def compare(got: Mapping[str, np.ndarray], expected: Mapping[str, np.ndarray], *,
             reference: str, order: list[str], step_offset: Mapping[str, int] | None = None,
-            rtol: float = 0.0) -> Comparison:
+            rtol: float = 0.0, sample_offset: int = 0) -> Comparison:
     """Compare `[steps, batch, ...]` arrays layer by layer (layers named in `expected`, in
     `order`). A layer missing from `got`, or shaped differently, counts every value as a
     mismatch. `step_offset` shifts the reported step (hardware timing: a layer's depth).
     `rtol` > 0 compares float values (a float readout's v) to that relative tolerance;
-    spikes (bool or integer) are always compared exactly."""
+    spikes (bool or integer) are always compared exactly. `sample_offset` is added to the
+    reported sample (the batch's first sample in the whole data, for `Comparison.merge`)."""
     layers = [n for n in order if n in expected]
     batch = next(iter(expected.values())).shape[1] if expected else 0
     out = Comparison(reference, batch)
     for name in layers:
-        want = np.asarray(expected[name])
-        have = got.get(name)
-        out.compared[name] = int(want.size)
-        if have is None or np.shape(have) != want.shape:
-            out.layers[name] = int(want.size)
-            if out.first is None:
-                shape = None if have is None else list(np.shape(have))
-                out.first = {"layer": name, "detail": f"the backend gave shape {shape}, "
-                             f"expected {list(want.shape)}"}
-            continue
-        have = np.asarray(have)
-        if rtol and want.dtype.kind == "f" and have.dtype.kind == "f":
-            bad = ~np.isclose(have, want, rtol=rtol, atol=0.0)
+        d = diff(got.get(name), expected[name], rtol=rtol)
+        out.compared[name], out.layers[name] = d.compared, d.mismatches
+        if not d.comparable:
+            shape = None if d.missing else list(d.shape)
+            out.firsts[name] = {"layer": name, "detail": f"the backend gave shape {shape}, "
+                                f"expected {list(np.shape(expected[name]))}"}
+        elif d.index is not None:
+            step, sample, *neuron = d.index
+            out.firsts[name] = {"layer": name, "sample": sample + sample_offset,
+                                "step": step - (step_offset or {}).get(name, 0),
+                                "neuron": neuron, "backend": d.got, "reference": d.expected}
         else:
-            bad = have != want
-        out.layers[name] = int(bad.sum())
-        if out.first is None and bad.any():
-            step, sample, *neuron = (int(i) for i in np.argwhere(bad)[0])
-            out.first = {"layer": name, "sample": sample,
-                         "step": step - (step_offset or {}).get(name, 0),
-                         "neuron": neuron, "backend": _plain(have[(step, sample, *neuron)]),
-                         "reference": _plain(want[(step, sample, *neuron)])}
+            continue
+        out.first = out.first or out.firsts[name]
     return out
 
 
-def _plain(value) -> float | int:
-    value = np.asarray(value).item()
-    return int(value) if isinstance(value, bool | int) else float(value)
+def _first_key(first: dict) -> tuple:
+    """Order of first mismatches within a layer: a shape mismatch (no sample) first, then
+    step, sample and neuron, as `np.argwhere` finds them."""
+    if "sample" not in first:
+        return (0,)
+    return (1, first["step"], first["sample"], first["neuron"])

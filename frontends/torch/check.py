@@ -15,10 +15,12 @@ import torch
 from torch import nn
 
 from snnc.backends.refsim import simulate
+from snnc.compare import diff as value_diff
 from snnc.errors import SimulationInputError
 from snnc.frontends.torch import layout
 from snnc.frontends.torch.tracer import TraceResult, reset_states
 from snnc.ir import Input, Neuron
+from snnc.ir.printer import format_name
 
 
 @dataclass
@@ -47,9 +49,9 @@ class TraceCheck:
             first = "-" if a.first is None else (
                 f"sample {a.first[0]}, step {a.first[1]}, neuron {a.first[2]}: "
                 f"torch {a.first[3]:g}, graph {a.first[4]:g}")
-            rows.append(f"{a.name:<28} {a.compared:>10} {a.mismatches:>10}  {first}")
+            rows.append(f"{format_name(a.name):<28} {a.compared:>10} {a.mismatches:>10}  {first}")
         for name, diff in self.output_max_abs_diff.items():
-            rows.append(f"{name:<28} output: max |torch - graph| = {diff:.3g}")
+            rows.append(f"{format_name(name):<28} output: max |torch - graph| = {diff:.3g}")
         return "\n".join(rows)
 
 
@@ -97,15 +99,15 @@ def compare_spikes(name: str, expected: np.ndarray, got: np.ndarray) -> LayerAgr
     """Mismatches between two `[T, batch, ...]` spike arrays (0/1 or bool)."""
     expected = np.asarray(expected, dtype=np.float64)
     got = np.asarray(got, dtype=np.float64)
-    if expected.shape != got.shape:
+    d = value_diff(got, expected)
+    if not d.comparable:
         raise SimulationInputError(f"layer {name!r}: spike shapes differ: torch "
                                    f"{expected.shape}, graph {got.shape}")
-    diff = np.argwhere(expected != got)
     first = None
-    if len(diff):
-        t, b, *neuron = (int(i) for i in diff[0])
-        first = (b, t, tuple(neuron), float(expected[tuple(diff[0])]), float(got[tuple(diff[0])]))
-    return LayerAgreement(name, expected.size, len(diff), first)
+    if d.index is not None:
+        t, b, *neuron = d.index
+        first = (b, t, tuple(neuron), float(d.expected), float(d.got))
+    return LayerAgreement(name, d.compared, d.mismatches, first)
 
 
 def check_trace(model: nn.Module, result: TraceResult, inputs: np.ndarray,
