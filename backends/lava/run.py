@@ -1,7 +1,7 @@
 """Run an artifact on Lava: the Lava environment's side of the subprocess runner.
 
     python -m snnc.backends.lava.run MODEL.snnc --input X.npy --timesteps T --output OUT.npz
-                                     [--precision fixed|float]
+                                     [--precision fixed|float] [--shm-prefix PREFIX]
 
 `--precision fixed` (the default) runs the artifact's fixed-point graph on Lava fixed_pt;
 `float` runs its float reference graph (the graph itself for a float target) on Lava
@@ -12,11 +12,17 @@ ProcessModels, and a `__main__.py` imported that way runs as a script.)
 
 Writes every neuron layer's per-step record (`[T + latency, batch, ...]`, hardware timing)
 to OUT.npz, atomically. Errors print one line on stderr and exit 1.
+
+`--shm-prefix` names every POSIX shared-memory segment of the run (Lava's channels)
+PREFIX + random hex, so that the parent (remote.py) can remove exactly this run's segments
+after killing its process group (see remote.py for the lifecycle).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
+import secrets
 import sys
 from pathlib import Path
 
@@ -44,6 +50,32 @@ def graph_for(art: Artifact, precision: str) -> Graph:
     return art.reference
 
 
+SHM_PREFIX = re.compile(r"[A-Za-z0-9_]{1,20}")
+
+
+def use_shm_namespace(prefix: str) -> None:
+    """Name every shared-memory segment this process and its forks create
+    `/<prefix><8 random hex digits>` (lava's channels come from a SharedMemoryManager server
+    forked from here, which inherits this).
+
+    CPython's `multiprocessing.shared_memory.SharedMemory(create=True)` draws its names from
+    the module's `_make_filename()` at call time (checked on 3.10 and 3.11), and retries on a name
+    that exists; replacing that function is the one hook there is."""
+    import multiprocessing.shared_memory as shared_memory
+
+    if not SHM_PREFIX.fullmatch(prefix):
+        raise SnncError(f"--shm-prefix must be 1 to 20 letters, digits or '_', got {prefix!r}")
+    if not callable(getattr(shared_memory, "_make_filename", None)):
+        raise SnncError("this Python's multiprocessing.shared_memory has no _make_filename(); "
+                        "the Lava run's shared memory could not be named for its clean-up "
+                        "(use Python 3.10, as .venv-lava does)")
+
+    def make_filename() -> str:
+        return "/" + prefix + secrets.token_hex(4)
+
+    shared_memory._make_filename = make_filename
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m snnc.backends.lava.run")
     parser.add_argument("artifact")
@@ -51,8 +83,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timesteps", type=int, required=True)
     parser.add_argument("--output", required=True)
     parser.add_argument("--precision", choices=("fixed", "float"), default="fixed")
+    parser.add_argument("--shm-prefix", default=None)
     args = parser.parse_args(argv)
     try:
+        if args.shm_prefix is not None:
+            use_shm_namespace(args.shm_prefix)
         from snnc.backends.lava.lower import run_fixed, run_float
 
         art = read_artifact(args.artifact)
