@@ -55,7 +55,7 @@ from lava.proc.dense import process as lava_dense
 from lava.proc.lif.process import LIFReset
 
 from snnc.analyses.timing import is_synapse, schedule
-from snnc.backends.lava.processes import (
+from snnc.backends.lava.models.processes import (
     FixedParams,
     FloatParams,
     GradedSource,

@@ -7,8 +7,9 @@
 `float` runs its float reference graph (the graph itself for a float target) on Lava
 floating_pt, with the same hardware timing.
 
-(Not `__main__.py`: Lava imports every module in a Process's folder while it looks for
-ProcessModels, and a `__main__.py` imported that way runs as a script.)
+(Not `__main__.py`: a `__main__.py` is run as a script by anything that imports the
+package's folder module by module. snnc's Processes live alone in `models/` for the same
+reason: Lava imports every module in a Process's folder while it looks for ProcessModels.)
 
 Writes every neuron layer's per-step record (`[T + latency, batch, ...]`, hardware timing)
 to OUT.npz, atomically. Errors print one line on stderr and exit 1.

@@ -40,3 +40,21 @@ def test_three_lif_neurons_five_steps():
         [0, 0, 1],
     ]
     assert v.tolist() == [500, 200, 0]
+
+
+def test_model_search_imports_only_the_processes(residual_graph):
+    """Lava imports every module in a Process's folder under its bare name while it looks
+    for ProcessModels; anything else of the backend there (the backend's registration, the
+    subprocess runner) would run a second time. snnc's Processes live alone in
+    backends/lava/models, so a run warns of no module it could not import."""
+    import warnings
+
+    from snnc.backends.lava import lower
+
+    graph = residual_graph(np.random.default_rng(0))
+    x = np.random.default_rng(1).random((2, *graph[graph.inputs[0]].type.shape))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lower.run_float(graph, x, 2)
+    searched = [str(w.message) for w in caught if "searching ProcessModels" in str(w.message)]
+    assert searched == []

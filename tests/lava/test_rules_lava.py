@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from lava.proc.lif.models import PyLifModelBitAcc
 
-from snnc.backends.lava import lower, processes, validate
+from snnc.backends.lava import lower, validate
+from snnc.backends.lava.models import processes
 from snnc.backends.lava.validate import LavaBuildError, validate_for_lava
 from snnc.errors import UnsupportedNodeError
 from snnc.ir import LIF, NODE_TYPES, FxLIF, FxNeuron, Graph, Neuron
