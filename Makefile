@@ -1,4 +1,4 @@
-# Two environments (see ../shared/docs/architecture.md, "Two environments, and why"):
+# Two environments (see docs/architecture.md, "Two environments"):
 #   .venv       Python 3.11: torch 2.13.0 (CPU, from local disk), spikingjelly 2.0.0, snnc editable
 #   .venv-lava  Python 3.10.13: lava-nc 0.10.0, numpy<2, snnc editable without torch
 # Each is created once and reused; a stamp file re-runs the install only when the

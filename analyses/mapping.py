@@ -1,6 +1,6 @@
 """Place each neuron layer of a fixed-point graph on as few cores as the target's limits allow.
 
-The resource model (its figures: targets.md, "Resource limits"):
+The resource model (its figures: docs/targets.md, "Resource limits"):
 - A core holds one contiguous range of one layer's neurons. Neurons are numbered channels-last
   ((H, W, C) for a (C, H, W) layer, channel innermost, as Lava's Conv process lays out
   (W, H, C); the flat index for a 1-D layer): the neurons at one position read the same input

@@ -4,7 +4,7 @@ This is how the public STBP reproductions are written: plain `nn.Module`s, tdBN 
 `alpha` and `Vth` live in Python attributes (not in the state_dict), a hand-written LIF with
 a rectangular surrogate gradient, and convolutions applied to time and batch merged by hand.
 snnc has no built-in converter for these classes; the two `@converter` functions below show
-how a user teaches it (`semantics.md` sections 1-2 give the equations).
+how a user teaches it (`docs/semantics.md` sections 1-2 give the equations).
 
 Import this module once, under one name (`stbp_custom`): the converters are registered
 for these class objects, and a second copy of the module would define different classes.

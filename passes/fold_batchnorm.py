@@ -1,4 +1,4 @@
-"""Fold every BatchNorm into synapse weights and biases (semantics.md, sections 2-3).
+"""Fold every BatchNorm into synapse weights and biases (docs/semantics.md, sections 2-3).
 
 A BatchNorm computes, per channel k (axis 0 of the per-sample shape),
 

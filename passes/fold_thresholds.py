@@ -1,4 +1,4 @@
-"""Fold a BatchNorm's scale into the next LIF's thresholds (semantics.md, section 3).
+"""Fold a BatchNorm's scale into the next LIF's thresholds (docs/semantics.md, section 3).
 
 For BN(u) with u = W s + b a synapse, a_k = weight_k / sqrt(var_k + eps) != 0, feeding a LIF
 whose membrane rests and resets at 0 (hard reset to v_reset = 0, or soft reset):

@@ -1,6 +1,6 @@
 """Targets are data: word widths, shifts and limits of a chip, not code paths.
 
-Each constant names its source; `targets.md` (repository root) collects the published figures
+Each constant names its source; `docs/targets.md` collects the published figures
 behind the word widths (`widths`), the resource limits (analyses/mapping.py) and the cost
 constants (tools/cost.py), and marks which are Loihi 1 stand-ins or assumptions.
 """
@@ -21,7 +21,7 @@ class Target:
     # (snnc/ir/widths.py), read by quantize, range analysis and the backends' checks.
     widths: Widths = FORMAT
     # Resources, for analyses/mapping.py. [L2] = Loihi 2 brief, [L1] = Davies et al. 2018, a
-    # Loihi 1 stand-in where Loihi 2 publishes no figure, [A] = assumption (targets.md).
+    # Loihi 1 stand-in where Loihi 2 publishes no figure, [A] = assumption (docs/targets.md).
     neurons_per_core: int = 8192        # [L2] 1M neurons / 128 cores (WikiChip); to confirm
     sram_bytes_per_core: int = 128 * 1024  # [L2] 128 KB per core, shared by synapses and state
     synapse_bytes_per_weight: int = 1   # [A] one 8-bit weight per stored synapse, no compression

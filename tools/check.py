@@ -1,4 +1,4 @@
-"""The deployment check: every rung of the equivalence ladder (architecture.md) for one
+"""The deployment check: every rung of the equivalence ladder (docs/architecture.md) for one
 artifact, as a report that prints as tables, serialises to JSON and renders to HTML.
 
 Rungs, in order; each passes, fails, or is skipped (with the reason):

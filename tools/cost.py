@@ -1,6 +1,6 @@
 """Energy and latency of one inference on the chip, from recorded spikes and a core map.
 
-The model (its figures: targets.md, "Cost constants"), per sample and step, then batch means:
+The model (its figures: docs/targets.md, "Cost constants"), per sample and step, then batch means:
 - synaptic ops: each spike times the synapses it reaches on each core (zero weights included,
   as the mapping stores them), counted at the receiving core;
 - neuron updates: every neuron on a core, every step, charged as active updates (as many per
@@ -14,7 +14,7 @@ A core is busy synops x t_synop + neurons x t_update + messages sent x t_message
 core bounds the step, plus the longest route any connection of the map uses (hops x t_hop,
 added every step) and the barrier sync. Latency per sample is the sum of its steps. Energy is
 the sum of the dynamic energies; static (leakage) power is left out: no Loihi 2 figure is
-published (targets.md).
+published (docs/targets.md).
 
 Every node type the model meets has a rule in `RULES`, keyed by exact type: what a neuron
 costs per step and what a source sends. A type without a rule is refused, naming the node,

@@ -1,6 +1,6 @@
 """Converters for the modules snnc understands out of the box: torch.nn and spikingjelly 2.0.
 
-Each reads the module's attributes and parameters and emits IR nodes; `semantics.md` gives
+Each reads the module's attributes and parameters and emits IR nodes; `docs/semantics.md` gives
 the equations each mapping preserves. Flatten, Identity and Dropout are layout modules: the
 tracer handles them itself, because only it knows whether a tensor is `[N, ...]` or
 `[T, N, ...]` (see `layout.py`).

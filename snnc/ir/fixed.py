@@ -1,6 +1,6 @@
 """Fixed-point nodes: what the quantize pass produces and the chip (or Lava) runs.
 
-Integer semantics follow lava-nc 0.10's bit-accurate models (semantics.md section 4), in the
+Integer semantics follow lava-nc 0.10's bit-accurate models (docs/semantics.md section 4), in the
 words of `FORMAT` (snnc/ir/widths.py: the one width table; the literals below are its
 values, decay_unity = 4096, act_shift = vth_shift = 6, state_bits = 24):
 

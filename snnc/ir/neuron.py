@@ -1,7 +1,7 @@
 """Neurons: the stateful nodes. State starts afresh for every sample.
 
 Each node's docstring is its definition at float precision; the reference simulator
-(`snnc.backends.refsim`) implements exactly these equations, and `semantics.md` says how
+(`snnc.backends.refsim`) implements exactly these equations, and `docs/semantics.md` says how
 the trained models' neurons map onto them.
 """
 

@@ -1,4 +1,4 @@
-"""The compile environment holds what the torch frontend will trace (architecture.md)."""
+"""The compile environment holds what the torch frontend will trace (docs/architecture.md)."""
 
 from __future__ import annotations
 

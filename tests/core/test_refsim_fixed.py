@@ -1,4 +1,4 @@
-"""What the fixed-point nodes accept (Lava 0.10's widths: semantics.md section 4;
+"""What the fixed-point nodes accept (Lava 0.10's widths: docs/semantics.md section 4;
 snnc/ir/fixed.py).
 
 The golden integer traces worked by hand (LIF hard and soft reset, decay rounding, bias

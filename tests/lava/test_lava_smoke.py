@@ -1,7 +1,7 @@
 """Lava itself works in this environment: a 3-neuron LIF, 5 steps, bit-accurate model.
 
 The expected spikes are worked by hand from Lava 0.10's fixed-point LIF equations
-(semantics.md section 4), not taken from a previous run.
+(docs/semantics.md section 4), not taken from a previous run.
 """
 
 from __future__ import annotations
