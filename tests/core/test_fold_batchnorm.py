@@ -260,8 +260,8 @@ def test_negative_scale_goes_into_the_weights_magnitude_into_the_threshold():
     assert conv.bias.tolist() == [0.0, -1.0 + 1.0 / 3.0]
     x = np.random.default_rng(1).random((6, 1, 3, 3))
     assert_same_behaviour(g, res.graph, x, 5)
-    # The trap docs/semantics.md section 3 warns of: W, b - mean + beta / a and th / a with the signed a
-    # flip channel 1's comparison, and this check sees it.
+    # The trap docs/semantics.md section 3 warns of: W, b - mean + beta / a and th / a with
+    # the signed a flip channel 1's comparison, and this check sees it.
     wrong = dict(res.graph.nodes, conv1=conv.replace(
         weight=g["conv1"].weight, bias=np.array([0.0, 1.0 + 1.0 / -3.0])),
         sn1=sn.replace(threshold=np.array([0.5 / 0.5, 0.75 / -3.0])))
