@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import traceback
 from pathlib import Path
@@ -11,10 +12,69 @@ import click
 import numpy as np
 
 from snnc import __version__
+from snnc.backends import backends, get_backend
 from snnc.errors import SnncError
+from snnc.inputs import MAX_TIMESTEPS
+from snnc.ir.printer import escape, format_name
 from snnc.tools.pass_runner import PASS_NAMES
 
-EXIT_ERROR = 1
+
+def _backend_help(reference: str, others: str) -> str:
+    """`--backend`'s help: each registered backend and what it runs, followed by `reference`
+    for the reference simulator and `others` for the rest."""
+    return "; ".join(f"{name}: {kind.description}{reference if kind.is_reference else others}"
+                     for name, kind in backends().items()) + "."
+
+EXIT_ERROR = 1  # bad input, a damaged file, a failed run: one line on stderr
+EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, what a shell reports for an interrupted program
+
+
+class FiniteFloat(click.FloatRange):
+    """The type of every float option: a finite number within the range. NaN and infinity
+    are refused (every comparison with NaN is false, so a NaN limit would pass anything)."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+def _lava_python(ctx: click.Context, param: click.Parameter, value: Path | None):
+    """--lava-python, when given, must be a runnable file (checked before any work; the same
+    check as the Lava runner's: snnc.backends.lava.remote.check_interpreter)."""
+    if value is None:
+        return None
+    from snnc.backends.lava.remote import check_interpreter
+
+    return check_interpreter(value)
+
+
+class OutputPath(click.Path):
+    """The type of every output option: click.Path, but an empty value is refused (click.Path
+    reads '' as the current folder). Inputs and outputs are then compared by
+    `snnc.fileio.check_outputs`, which every verb calls before it does any work."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value:
+            self.fail("'' is an empty path; give a file name", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+_DATA_NAMES = ("golden", "digits", "random")  # --data / --check-data values that are no file
+
+
+def _data_file(source: str | None) -> str | None:
+    """The file a --data / --check-data / --cost-data value names, if it names one."""
+    return None if source is None or source in _DATA_NAMES else source
+
+
+def _model_file(spec: str) -> str | None:
+    """The file of MODEL when it is 'path/to/file.py:factory' (the frontend's rule)."""
+    target = spec.rpartition(":")[0]
+    return target if target.endswith(".py") or "/" in target else None
 
 
 class _Group(click.Group):
@@ -38,7 +98,10 @@ class _Group(click.Group):
         except click.ClickException as err:
             err.show()
             sys.exit(err.exit_code)
-        except click.Abort:
+        except click.Abort as err:
+            if isinstance(err.__context__, KeyboardInterrupt):  # Ctrl-C while parsing
+                click.echo("snnc: interrupted", err=True)
+                sys.exit(EXIT_INTERRUPTED)
             click.echo("Aborted.", err=True)
             sys.exit(EXIT_ERROR)
         sys.exit(code if isinstance(code, int) else 0)
@@ -51,17 +114,33 @@ class _Group(click.Group):
         except BrokenPipeError:  # output piped into `head` and closed: not an error
             sys.stderr.close()
             ctx.exit(0)
-        except Exception as err:  # noqa: BLE001 - the CLI boundary: every error becomes a line
+        except KeyboardInterrupt:  # Ctrl-C: what was running has cleaned up on the way here
             if ctx.params.get("debug"):
                 traceback.print_exc()
-            elif isinstance(err, SnncError):
-                click.echo(f"snnc: error: {err}", err=True)
+            click.echo("snnc: interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except SystemExit as err:  # sys.exit() in code we call; the user's is caught earlier
+            _fail(ctx, f"snnc: internal error: a library called sys.exit({err.code!r}) "
+                  "(run with --debug for the traceback)")
+        except Exception as err:  # noqa: BLE001 - the CLI boundary: every error becomes a line
+            if isinstance(err, SnncError):
+                line = f"snnc: error: {err}"
             elif isinstance(err, OSError):
-                click.echo(f"snnc: error: {err.strerror or err}: {err.filename or ''}", err=True)
+                line = f"snnc: error: {err.strerror or err}: {err.filename or ''}"
             else:
-                click.echo(f"snnc: internal error: {type(err).__name__}: {err} "
-                           "(run with --debug for the traceback)", err=True)
-            ctx.exit(EXIT_ERROR)
+                line = (f"snnc: internal error: {type(err).__name__}: {err} "
+                        "(run with --debug for the traceback)")
+            _fail(ctx, line)
+
+
+def _fail(ctx: click.Context, line: str) -> None:
+    """The end of every failed command: the traceback under --debug, else `line` on stderr as
+    one line (a newline or escape sequence in a name or path is shown escaped); exit 1."""
+    if ctx.params.get("debug"):
+        traceback.print_exc()
+    else:
+        click.echo(escape(line), err=True)
+    ctx.exit(EXIT_ERROR)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -77,22 +156,29 @@ def cli(debug: bool) -> None:
 
 
 @cli.command()
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("-o", "--output", type=OutputPath(dir_okay=False, path_type=Path),
               default=Path("build/tiny.snnc"), show_default=True,
               help="Where to write the compiled artifact.")
-@click.option("--timesteps", "-T", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--timesteps", "-T", type=click.IntRange(min=1, max=MAX_TIMESTEPS), default=4,
+              show_default=True)
 @click.option("--batch", type=click.IntRange(min=1), default=16, show_default=True,
               help="How many random 8x8 inputs to simulate.")
 def demo(output: Path, timesteps: int, batch: int) -> None:
     """Compile the tiny built-in network to an artifact, reload it, and simulate it."""
-    from snnc.artifact import Artifact, graph_digest, read_artifact
+    from snnc.artifact import Artifact, graph_digest, read_artifact, write_artifact
     from snnc.backends.refsim import simulate
+    from snnc.fileio import check_outputs
     from snnc.tools.demo import sample_inputs, tiny_network
 
+    check_outputs({"-o/--output": output}, {})
     graph = tiny_network()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    Artifact(graph, source_hash=graph_digest(graph),
-             meta={"source": "snnc.tools.demo:tiny_network", "timesteps": timesteps}).save(output)
+    from snnc.inputs import check_allocation
+
+    values = sum(int(np.prod(n.type.shape)) for n in graph)  # every value the run records
+    check_allocation(values * batch * timesteps, f"--batch {batch} with -T {timesteps}")
+    write_artifact(Artifact(graph, source_hash=graph_digest(graph),
+                            meta={"source": "snnc.tools.demo:tiny_network",
+                                  "timesteps": timesteps}), output, parents=True)
     loaded = read_artifact(output)
     click.echo(f"wrote {output} ({output.stat().st_size} bytes), reloaded and verified\n")
     click.echo(loaded.graph.text() + "\n")
@@ -116,11 +202,16 @@ def _shape(ctx: click.Context, param: click.Parameter, value: str | None):
 @click.argument("model")
 @click.option("--weights", required=True, type=click.Path(path_type=Path),
               help="Checkpoint: a state_dict, or a dict holding one under net/state_dict/model.")
-@click.option("--timesteps", "-T", required=True, type=click.IntRange(min=1),
-              help="Time steps the model runs per sample.")
+@click.option("--timesteps", "-T", required=True,
+              type=click.IntRange(min=1, max=MAX_TIMESTEPS),
+              help=f"Time steps the model runs per sample (at most {MAX_TIMESTEPS:,}; with the "
+                   "input's size and the samples, the trace check's records must fit in half "
+                   "of this machine's memory).")
 @click.option("--input-shape", required=True, callback=_shape,
-              help="Per-sample input shape, e.g. 1,8,8.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Per-sample input shape, e.g. 1,8,8; at most one chip's neurons in all "
+                   "(1,048,576 values for loihi2: 8192 per core x 128 cores).")
+@click.option("-o", "--output", required=True,
+              type=OutputPath(dir_okay=False, path_type=Path),
               help="The .snnc artifact to write (only if everything succeeds).")
 @click.option("--model-kwargs", default=None, help="JSON object of keyword arguments for MODEL.")
 @click.option("--step-mode", type=click.Choice(["single", "multi"]), default=None,
@@ -153,9 +244,23 @@ def compile_(model: str, weights: Path, timesteps: int, input_shape: tuple[int, 
     torch.nn.Module. The traced graph and the torch model run on the same inputs; any spike
     that differs, at any layer and step, is an error unless --allow-mismatch is given.
     """
+    try:
+        import torch  # noqa: F401 - compiling runs the user's torch model
+    except ImportError:
+        raise SnncError(f"snnc compile needs torch, which this environment ({sys.prefix}) "
+                        "lacks: run it from the compile environment, .venv/bin/snnc compile "
+                        "(the Lava environment .venv-lava holds no torch)") from None
     from snnc.artifact import write_artifact
+    from snnc.fileio import check_outputs
+    from snnc.inputs import check_compile_sizes
+    from snnc.targets import get_target
     from snnc.tools.pipeline import compile_checkpoint
 
+    check_outputs({"-o/--output": output}, {"MODEL": _model_file(model), "--weights": weights,
+                                            "--check-data": _data_file(check_data)})
+    check_compile_sizes(input_shape, timesteps, max(check_samples, calibrate),
+                        get_target(target), "--calibrate" if calibrate > check_samples
+                        else "--check-samples")
     result = compile_checkpoint(model, weights, timesteps, input_shape,
                                 model_kwargs=model_kwargs, step_mode=step_mode,
                                 check_data=check_data, check_samples=check_samples,
@@ -171,7 +276,7 @@ def compile_(model: str, weights: Path, timesteps: int, input_shape: tuple[int, 
         click.echo(f"\n-- IR after trace --\n{result.trace_text}")
     for record in result.passes:
         changes = "; ".join(record.notes) if record.notes else "no change"
-        click.echo(f"pass {record.name:<22} {changes[:200]}")
+        click.echo(f"pass {record.name:<22} {escape(changes[:200])}")
         if dump_ir == record.name:
             click.echo(f"\n-- IR after {record.name} --\n{record.text}\n")
     if dump_ir and dump_ir not in ("trace", *(r.name for r in result.passes)):
@@ -181,9 +286,7 @@ def compile_(model: str, weights: Path, timesteps: int, input_shape: tuple[int, 
 
         click.echo(f"\nquantized for {art.target}:")
         click.echo(format_rows(layer_rows(art)))
-    if output.parent and not output.parent.exists():
-        output.parent.mkdir(parents=True)
-    write_artifact(result.artifact, output)
+    write_artifact(result.artifact, output, parents=True)
     click.echo(f"wrote {output}")
 
 
@@ -204,9 +307,9 @@ def inspect(artifact: Path, cost_data: str | None, cost_samples: int) -> None:
     click.echo(f"source hash   {art.source_hash or '-'}")
     for key, value in art.meta.items():
         if key not in ("passes", "quantization"):
-            click.echo(f"meta.{key:<8} {value}")
+            click.echo(escape(f"meta.{key:<8} {value}"))
     for name, value in art.golden.items():
-        click.echo(f"golden.{name:<6} {value.dtype}{list(value.shape)}")
+        click.echo(f"golden.{format_name(name):<6} {value.dtype}{list(value.shape)}")
     if art.target != "float":
         from snnc.tools.report import cost, format_rows, layer_rows, resources
 
@@ -218,7 +321,8 @@ def inspect(artifact: Path, cost_data: str | None, cost_samples: int) -> None:
             from snnc.tools.pipeline import check_inputs
 
             steps = int(art.meta.get("timesteps", 1))
-            x = check_inputs(cost_data, art.graph[art.graph.inputs[0]].shape, cost_samples)
+            x = check_inputs(cost_data, art.graph[art.graph.inputs[0]].shape, cost_samples,
+                             option="--cost-data", timesteps=steps)
             click.echo("")
             click.echo(cost(art, x, steps))
     click.echo("")
@@ -229,9 +333,9 @@ def inspect(artifact: Path, cost_data: str | None, cost_samples: int) -> None:
 @click.argument("artifact", type=click.Path(path_type=Path))
 @click.option("--input", "input_path", required=True, type=click.Path(path_type=Path),
               help=".npy array shaped [batch, *input_shape] or [T, batch, *input_shape].")
-@click.option("--timesteps", "-T", type=click.IntRange(min=1), default=None,
+@click.option("--timesteps", "-T", type=click.IntRange(min=1, max=MAX_TIMESTEPS), default=None,
               help="Steps to run (default: the artifact's meta.timesteps).")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--output", "-o", type=OutputPath(dir_okay=False, path_type=Path), default=None,
               help="Write spikes and readouts to this .npz file.")
 @click.option("--timing", type=click.Choice(["zero", "hardware"]), default="zero",
               show_default=True, help="zero: the trained model's timing; hardware: one step "
@@ -240,13 +344,15 @@ def inspect(artifact: Path, cost_data: str | None, cost_samples: int) -> None:
               show_default=True, help="torch: torch's CPU convolution, checked exact.")
 @click.option("--reference", is_flag=True,
               help="Run the artifact's float reference graph instead of its target graph.")
-@click.option("--backend", type=click.Choice(["refsim", "lava"]), default="refsim",
-              show_default=True, help="lava: Lava (hardware timing) in the Lava environment "
-              "through a subprocess: fixed_pt, or floating_pt with --reference or a float "
-              "target.")
+@click.option("--backend", type=click.Choice(list(backends())), default="refsim",
+              show_default=True, help=_backend_help("", " (hardware timing: fixed_pt, or "
+                                                    "floating_pt with --reference or a float "
+                                                    "target)"))
 @click.option("--lava-python", type=click.Path(path_type=Path), default=None,
+              callback=_lava_python,
               help="Python of the Lava environment (default: the project's .venv-lava).")
-@click.option("--lava-timeout", type=float, default=600.0, show_default=True,
+@click.option("--lava-timeout", type=FiniteFloat(min=0, min_open=True), default=600.0,
+              show_default=True,
               help="Seconds before a Lava run is stopped.")
 def simulate(artifact: Path, input_path: Path, timesteps: int | None,
              output: Path | None, timing: str, engine: str, reference: bool, backend: str,
@@ -255,7 +361,10 @@ def simulate(artifact: Path, input_path: Path, timesteps: int | None,
     on Lava with --backend lava, and print spike counts per layer."""
     from snnc.artifact import read_artifact
     from snnc.backends.refsim import simulate as run
+    from snnc.fileio import check_outputs
 
+    check_outputs({"-o/--output": output}, {"ARTIFACT": artifact, "--input": input_path,
+                                            "--lava-python": lava_python})
     art = read_artifact(artifact)
     steps = timesteps or art.meta.get("timesteps")
     if not steps:
@@ -267,9 +376,17 @@ def simulate(artifact: Path, input_path: Path, timesteps: int | None,
                             f"{art.target!r})")
         graph = art.reference
     x = _load_array(input_path)
-    if backend == "lava":
-        _simulate_lava(art, graph, artifact, x, int(steps), lava_python, lava_timeout, output,
-                       "float" if reference or art.target == "float" else "fixed")
+    if len(graph.inputs) == 1:
+        from snnc.inputs import sample_layout
+
+        name = graph.inputs[0]
+        sample_layout(x, graph[name].type.shape, f"--input {input_path}: input {name!r}",
+                      int(steps))
+    kind = get_backend(backend)
+    if not kind.is_reference:  # the reference simulator runs below, with --timing, --engine
+        runner = kind(art, artifact, **kind.options_from(click.get_current_context().params))
+        _simulate_backend(runner, graph, x, int(steps), output,
+                          "float" if reference or art.target == "float" else "fixed")
         return
     result = run(graph, x, int(steps), timing=timing, engine=engine)
     _print_result(result)
@@ -289,10 +406,10 @@ EXIT_CHECK_FAILED = 2
 
 @cli.command()
 @click.argument("artifact", type=click.Path(path_type=Path))
-@click.option("--backend", type=click.Choice(["refsim", "lava"]), default="refsim",
-              show_default=True, help="lava: Lava's fixed_pt (and floating_pt) models, run in "
-              "the Lava environment through a subprocess; refsim: the reference simulator's "
-              "hardware timing against its zero-delay timing.")
+@click.option("--backend", type=click.Choice(list(backends())), default="refsim",
+              show_default=True, help=_backend_help(" (checked: its hardware timing against its "
+                                                    "zero-delay timing, the pipeline model)",
+                                                    ""))
 @click.option("--data", "data_source", default=None,
               help="golden (the inputs stored at compile time), digits (sklearn's digits test "
                    "split, 360 samples), random, or FILE.npz with x [N, *input_shape] (or "
@@ -302,7 +419,7 @@ EXIT_CHECK_FAILED = 2
 @click.option("--backend-samples", type=click.IntRange(min=1), default=None,
               help="Samples run on the backend for equivalence (default: all for refsim, "
                    "32 for lava, which runs about 1 s per sample).")
-@click.option("--timesteps", "-T", type=click.IntRange(min=1), default=None,
+@click.option("--timesteps", "-T", type=click.IntRange(min=1, max=MAX_TIMESTEPS), default=None,
               help="Steps per sample (default: the artifact's meta.timesteps).")
 @click.option("--max-mismatches", type=click.IntRange(min=0), default=0, show_default=True,
               help="Spike/state mismatches allowed between the backend and the reference "
@@ -310,20 +427,23 @@ EXIT_CHECK_FAILED = 2
 @click.option("--max-float-mismatches", type=click.IntRange(min=0), default=0,
               show_default=True, help="Mismatches allowed between Lava floating_pt and the "
               "float reference graph.")
-@click.option("--max-accuracy-drop", type=click.FloatRange(min=0), default=1.0,
+@click.option("--max-accuracy-drop", type=FiniteFloat(min=0), default=1.0,
               show_default=True, help="Accuracy points fixed point may lose against float.")
 @click.option("--max-chips", type=click.IntRange(min=1), default=1, show_default=True,
               help="Chips the mapped model may use.")
 @click.option("--allow-overflow", is_flag=True,
               help="Pass the range rung even when range analysis finds a possible overflow.")
-@click.option("--json", "json_path", default=None,
+@click.option("--json", "json_path", type=OutputPath(dir_okay=False, allow_dash=True),
+              default=None,
               help="Write the report as JSON (schema snnc.check/1) to FILE, or '-' for stdout "
                    "(then nothing else is printed there).")
-@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--report", "report_dir", type=OutputPath(file_okay=False, path_type=Path),
               default=None, help="Write an HTML report with PNG plots into this directory.")
 @click.option("--lava-python", type=click.Path(path_type=Path), default=None,
+              callback=_lava_python,
               help="Python of the Lava environment (default: the project's .venv-lava).")
-@click.option("--lava-timeout", type=float, default=1800.0, show_default=True,
+@click.option("--lava-timeout", type=FiniteFloat(min=0, min_open=True), default=1800.0,
+              show_default=True,
               help="Seconds before one Lava run is stopped.")
 @click.pass_context
 def check(ctx: click.Context, artifact: Path, backend: str, data_source: str | None,
@@ -342,35 +462,31 @@ def check(ctx: click.Context, artifact: Path, backend: str, data_source: str | N
     from rich.console import Console
 
     from snnc.artifact import read_artifact
-    from snnc.tools.check import Backend, Thresholds, load_data, run_check
+    from snnc.fileio import Folder, check_outputs
+    from snnc.tools.check import Thresholds, load_data, progress_total, run_check
     from snnc.tools.check_text import print_report
+    from snnc.tools.html_report import FILES
 
+    check_outputs({"--json": None if json_path == "-" else json_path,
+                   "--report": None if report_dir is None else Folder(report_dir, FILES)},
+                  {"ARTIFACT": artifact, "--data": _data_file(data_source),
+                   "--lava-python": lava_python})
     art = read_artifact(artifact)
     steps = int(timesteps or art.meta.get("timesteps") or 0)
     if not steps:
         raise SnncError(f"{artifact} records no timesteps; pass --timesteps")
     source = data_source or "golden"
     data = load_data(source, art, samples, steps)
-    if backend == "lava":
-        from snnc.backends.lava.remote import run_lava
-
-        def run(kind: str, x: np.ndarray, t: int) -> dict[str, np.ndarray]:
-            return run_lava(artifact, x, t, python=lava_python, timeout=lava_timeout,
-                            precision=kind)
-
-        runner = Backend("lava", run)
-        backend_samples = backend_samples or 32
-    else:
-        runner = Backend("refsim")
+    kind = get_backend(backend)
+    runner = kind(art, artifact, **kind.options_from(ctx.params))
     thresholds = Thresholds(max_mismatches, max_float_mismatches, max_accuracy_drop,
                             max_chips, allow_overflow)
     quiet = json_path == "-"
     console = Console(stderr=quiet, width=None if sys.stdout.isatty() else 120)
     progress = _progress(not quiet and sys.stderr.isatty())
     with progress as bar:
-        n_backend = min(data.samples, backend_samples or data.samples)
-        task = bar.add_task("checking", total=data.samples + n_backend * (
-            2 if backend == "lava" else 1))
+        task = bar.add_task("checking", total=progress_total(kind, data.samples,
+                                                             backend_samples))
 
         def tick(what: str, n: int) -> None:
             bar.update(task, advance=n, description=what)
@@ -414,48 +530,44 @@ def _progress(enabled: bool):
 def _write_text(path: Path, text: str) -> None:
     from snnc.fileio import write_atomic
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, text.encode())
+    write_atomic(path, text.encode(), parents=True)
 
 
-def _simulate_lava(art, graph, path: Path, x: np.ndarray, steps: int, python: Path | None,
-                   timeout: float, output: Path | None, precision: str) -> None:
-    """Lava through the subprocess runner (fixed_pt for the quantized graph, floating_pt for
-    a float one); spikes reported in each layer's window, like the reference simulator's."""
-    from snnc.backends.lava.remote import run_lava
+def _simulate_backend(runner, graph, x: np.ndarray, steps: int, output: Path | None,
+                      precision: str) -> None:
+    """A registered backend's run (fixed point for the quantized graph, float for a float
+    one); spikes reported in each layer's window, like the reference simulator's; its raw
+    records saved under `<backend>/<layer>`."""
     from snnc.tools.check import windows
 
-    records = run_lava(path, x, steps, python=python, timeout=timeout, precision=precision)
-    _print_result(windows(graph, records, steps))
+    records = runner.run(precision, x, steps)
+    _print_result(windows(graph, records, steps, runner.timing))
     if output is not None:
-        _save_npz(output, {**{f"lava/{k}": v for k, v in records.items()}})
+        _save_npz(output, {**{f"{runner.name}/{k}": v for k, v in records.items()}})
         click.echo(f"\nwrote {output}")
 
 
 def _load_array(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise SnncError(f"{path}: no such file") from None
-    except ValueError as err:
-        raise SnncError(f"{path}: not a plain .npy array ({err})") from None
+    from snnc.inputs import read_array
+
+    return read_array(path, "--input")
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     from snnc.fileio import write_atomic
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, lambda f: np.savez(f, **arrays))
+    write_atomic(path, lambda f: np.savez(f, **arrays), parents=True)
 
 
 def _print_result(result) -> None:
     click.echo(f"{'layer':<12} {'shape':<16} {'spikes':>8} {'rate':>7}")
     for name, s in result.spikes.items():
         shape = "x".join(map(str, s.shape[2:]))
-        click.echo(f"{name:<12} {shape:<16} {int(s.sum()):>8} {s.mean():>7.3f}")
+        click.echo(f"{format_name(name):<12} {shape:<16} {int(s.sum()):>8} {s.mean():>7.3f}")
     for name, v in result.readout.items():
         pred = np.argmax(v.reshape(v.shape[0], -1), axis=1)
-        click.echo(f"{name:<12} readout argmax per sample: {' '.join(map(str, pred))}")
+        click.echo(f"{format_name(name):<12} readout argmax per sample: "
+                   f"{' '.join(map(str, pred))}")
 
 
 def main() -> None:

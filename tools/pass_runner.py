@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
 from snnc.backends.refsim import simulate
+from snnc.compare import diff
 from snnc.errors import SnncError
 from snnc.ir import Graph, Input
 from snnc.passes import PassResult
@@ -40,6 +42,7 @@ class PassRecord:
     changed: bool
     notes: list[str]
     text: str  # the IR after the pass
+    report: object = None  # the pass's PassResult.report (quantize: name -> LayerQuant)
 
 
 @dataclass
@@ -77,15 +80,16 @@ def debug_batch(graph: Graph, samples: int = 8, seed: int = 0) -> np.ndarray:
 
 
 def run_passes(graph: Graph, passes: list[tuple[str, PassFn]], *, debug: bool = False,
-               inputs: np.ndarray | None = None, timesteps: int = 4
-               ) -> tuple[Graph, list[PassRecord]]:
-    """Run `passes` in order; validate after each; in debug mode compare spikes after each."""
+               inputs: np.ndarray | None = None, timesteps: int = 4,
+               earlier: tuple[str, ...] = ()) -> tuple[Graph, list[PassRecord]]:
+    """Run `passes` in order; validate after each; in debug mode compare spikes after each.
+    `earlier` names the passes that ran before this call, for the errors."""
     records: list[PassRecord] = []
     if debug:
         inputs = debug_batch(graph) if inputs is None else inputs
         baseline = simulate(graph, inputs, timesteps).spikes
     for name, fn in passes:
-        before = ", ".join(r.name for r in records) or "none"
+        before = ", ".join([*earlier, *(r.name for r in records)]) or "none"
         try:
             result = fn(graph)
             result.graph.validate()
@@ -96,18 +100,19 @@ def run_passes(graph: Graph, passes: list[tuple[str, PassFn]], *, debug: bool = 
         if debug:
             _compare(name, before, baseline, simulate(result.graph, inputs, timesteps).spikes)
         graph = result.graph
-        records.append(PassRecord(name, result.changed, result.notes, graph.text()))
+        records.append(PassRecord(name, result.changed, result.notes, graph.text(),
+                                  result.report))
     return graph, records
 
 
 def _compare(name: str, before: str, baseline: dict, spikes: dict) -> None:
     for layer, expected in baseline.items():
-        if layer not in spikes:
+        d = diff(spikes.get(layer), expected)
+        if d.missing:
             raise PassError(f"pass {name} removed neuron layer {layer!r} "
                             f"(passes before it: {before})")
-        changed = int((spikes[layer] != expected).sum())
-        if changed:
-            raise PassError(f"pass {name} changed {changed} spikes in layer {layer!r} "
+        if d.mismatches:
+            raise PassError(f"pass {name} changed {d.mismatches} spikes in layer {layer!r} "
                             f"(passes before it: {before})")
 
 
@@ -123,12 +128,7 @@ def compile_graph(graph: Graph, target: Target, *, timesteps: int,
     if calibration is not None and calibration.size:
         opts.input_max = float(np.abs(calibration).max()) or 1.0
         opts.input_signed = bool(calibration.min() < 0)
-    layers: dict[str, LayerQuant] = {}
-
-    def quantize_pass(g: Graph) -> PassResult:
-        result, reports = quantize(g, opts)
-        layers.update(reports)
-        return result
-
-    fixed, more = run_passes(reference, [("quantize", quantize_pass)], timesteps=timesteps)
-    return Compiled(fixed, reference, records + more, layers)
+    fixed, more = run_passes(reference, [("quantize", partial(quantize, opts=opts))],
+                             timesteps=timesteps,
+                             earlier=tuple(r.name for r in records))
+    return Compiled(fixed, reference, records + more, more[-1].report)

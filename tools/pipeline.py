@@ -1,7 +1,14 @@
-"""The compile pipeline: checkpoint -> traced graph -> checked -> artifact.
+"""`snnc compile`: from a checkpoint to an artifact.
 
-Imports torch only inside `compile_checkpoint`, so the core stays importable without it.
-Later stages (folding, quantization, mapping) slot in between tracing and writing.
+`compile_checkpoint` loads the model and its weights, traces it (`snnc.frontends.torch`),
+checks the trace against torch spike for spike, runs the passes for the target
+(`snnc.tools.pass_runner.compile_graph`: folding, then quantization for a chip) and returns
+the artifact: the graph, its folded float reference, metadata and golden vectors. Core
+mapping and the cost model are not compile steps: `snnc check` and `snnc inspect` work them
+out from the artifact.
+
+torch is imported only inside `compile_checkpoint`, so that this module loads without it:
+`snnc inspect --cost-data` reads its inputs through `check_inputs` in the Lava environment.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import numpy as np
 
 from snnc.artifact import Artifact
 from snnc.errors import SnncError
+from snnc.inputs import sample_inputs
 
 log = logging.getLogger(__name__)
 
@@ -33,31 +41,12 @@ class CompileResult:
 
 
 def check_inputs(source: str, input_shape: tuple[int, ...], samples: int,
-                 seed: int = 0) -> np.ndarray:
-    """Inputs for the trace check: 'random' (uniform [0, 1)), 'digits' (the test split), or
-    a .npy file shaped [N, *input_shape] or [T, N, *input_shape]."""
-    if source == "random":
-        return np.random.default_rng(seed).random((samples, *input_shape))
-    if source == "digits":
-        from snnc.datasets import digits_split
-
-        x = digits_split()[2]
-        if x.shape[1:] != tuple(input_shape):
-            raise SnncError(f"--check-data digits gives inputs of shape {list(x.shape[1:])}, "
-                            f"but --input-shape is {list(input_shape)}")
-        return x[:samples].astype(np.float64)
-    path = Path(source)
-    if not path.is_file():
-        raise SnncError(f"--check-data {source!r}: expected 'random', 'digits' or a .npy file")
-    try:
-        x = np.load(path, allow_pickle=False)
-    except ValueError as err:
-        raise SnncError(f"{path}: not a plain .npy array ({err})") from None
-    if tuple(x.shape[-len(input_shape):]) != tuple(input_shape):
-        raise SnncError(f"{path}: shape {list(x.shape)} does not end with the input shape "
-                        f"{list(input_shape)}")
-    x = x[:samples] if x.ndim == len(input_shape) + 1 else x[:, :samples]
-    return x.astype(np.float64)
+                 seed: int = 0, *, option: str = "--check-data",
+                 timesteps: int | None = None) -> np.ndarray:
+    """Inputs for the trace check (and the cost estimates): 'random', 'digits' or a .npy
+    file, read and validated by `snnc.inputs.sample_inputs` (the one reader every verb uses)."""
+    return sample_inputs(source, tuple(input_shape), samples, option=option,
+                         timesteps=timesteps, seed=seed)
 
 
 def compile_checkpoint(model_spec: str, weights: str | Path, timesteps: int,
@@ -81,15 +70,20 @@ def compile_checkpoint(model_spec: str, weights: str | Path, timesteps: int,
         file_sha256,
         load_model,
         load_state_dict,
+        user_code_failure,
     )
 
     model = load_model(model_spec, model_kwargs)
     apply_state_dict(model, load_state_dict(weights), str(weights))
     example = torch.zeros((2, *input_shape))
-    result = trace_model(model, example, timesteps, step_mode=step_mode,
-                         input_shape=tuple(input_shape))
-    inputs = check_inputs(check_data, tuple(input_shape), check_samples)
-    report = check_trace(model, result, inputs, timesteps)
+    try:  # the model's own code runs in both (forward, converters)
+        result = trace_model(model, example, timesteps, step_mode=step_mode,
+                             input_shape=tuple(input_shape))
+        inputs = check_inputs(check_data, tuple(input_shape), check_samples,
+                              timesteps=timesteps)
+        report = check_trace(model, result, inputs, timesteps)
+    except SystemExit as err:
+        raise SnncError(f"model {model_spec!r}: running it {user_code_failure(err)}") from err
     log.info("trace check:\n%s", report.table())
     if report.total_mismatches:
         bad = [f"{a.name}: {a.mismatches}" for a in report.layers if a.mismatches]
@@ -101,7 +95,8 @@ def compile_checkpoint(model_spec: str, weights: str | Path, timesteps: int,
         if not allow_mismatch:
             raise TraceMismatchError(message + "; --allow-mismatch writes the artifact anyway")
         log.warning("%s", message)
-    calibration = check_inputs(check_data, tuple(input_shape), calibrate) if calibrate else None
+    calibration = check_inputs(check_data, tuple(input_shape), calibrate,
+                               timesteps=timesteps) if calibrate else None
     compiled = compile_graph(result.graph, chip, timesteps=timesteps,
                              threshold_folding=threshold_folding, debug=debug_passes,
                              calibration=calibration)

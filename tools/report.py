@@ -12,6 +12,7 @@ from snnc.analyses.range_analysis import analyze_ranges
 from snnc.artifact import Artifact
 from snnc.errors import SnncError
 from snnc.ir import FxConv2d, FxDense, FxNeuron
+from snnc.ir.printer import escape, format_name
 from snnc.targets import get_target
 
 log = logging.getLogger(__name__)
@@ -99,12 +100,13 @@ def format_rows(rows: list[LayerRow]) -> str:
              f"{'cores':>5} {'w_exp':>5} {'w_bits':>6} "
              f"{'max_w_err':>9} {'vth':>6} {'dv':>5} {'b_exp':>5}  overflow"]
     for r in rows:
-        lines.append(f"{r.name:<26} {r.op:<10} {r.shape:<10} {cell(r.neurons, '{:,}'):>7} "
+        lines.append(f"{format_name(r.name):<26} {r.op:<10} {r.shape:<10} "
+                     f"{cell(r.neurons, '{:,}'):>7} "
                      f"{cell(r.synapses, '{:,}'):>9} {cell(r.cores):>5} "
                      f"{cell(r.weight_exp):>5} "
                      f"{cell(r.weight_bits):>6} {cell(r.max_weight_error, '{:.2e}'):>9} "
                      f"{cell(r.vth):>6} {cell(r.dv):>5} {cell(r.bias_exp):>5}  "
-                     f"{r.overflow or '-'}")
+                     f"{escape(r.overflow) or '-'}")
     return "\n".join(lines)
 
 
