@@ -257,10 +257,12 @@ def fx_odd_lif():
 
 def test_the_cost_model_refuses_a_neuron_type_it_has_no_rule_for(fx_odd_lif):
     graph = tiny_chain()
+    core_map = map_to_cores(graph, T2)  # the map of the LIF graph: the mapper refuses FxOddLIF
     odd = fx_odd_lif(**{f.name: getattr(graph["s1"], f.name) for f in dataclasses.fields(FxLIF)})
     nodes = dict(graph.nodes, s1=odd)  # as another tool could write it, past Graph.build
     graph = Graph(MappingProxyType(nodes), graph.outputs)
-    core_map = map_to_cores(graph, T2)  # placement reads shapes only: it takes the subclass
+    with pytest.raises(UnsupportedNodeError, match="the core mapper .*node 's1' of type FxOddLIF"):
+        map_to_cores(graph, T2)
     with pytest.raises(UnsupportedNodeError) as err:
         estimate_cost(graph, core_map, {"s1": np.zeros((2, 1, 3), bool)}, 2, T2)
     assert str(err.value) == (
