@@ -13,19 +13,19 @@ from snnc.backends import refsim
 from snnc.ir import CLIF, LIF, Add, Conv2d, Dense, Graph, Input, Readout
 
 
-def _load_golden_cases():
-    """tests/golden_cases.py, loaded by path: importlib mode keeps tests/ off sys.path."""
-    name = "snnc_tests_golden_cases"
+def _load(stem: str):
+    """tests/<stem>.py, loaded once by path: importlib mode keeps tests/ off sys.path."""
+    name = f"snnc_tests_{stem}"
     if name not in sys.modules:
         spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).resolve().parent / "golden_cases.py")
+            name, Path(__file__).resolve().parent / f"{stem}.py")
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name]
 
 
-GOLDEN = _load_golden_cases()
+GOLDEN = _load("golden_cases")
 
 
 def pytest_generate_tests(metafunc):
@@ -85,22 +85,10 @@ def hardware_record():
     return refsim.hardware_record
 
 
-def _load_bad_inputs():
-    """tests/bad_inputs.py (the bad-input table's files and runner), loaded by path."""
-    name = "snnc_tests_bad_inputs"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, Path(__file__).resolve().parent / "bad_inputs.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="session")
 def bad_inputs():
     """The bad-input module (tests/bad_inputs.py): build_inputs, run_bad, rewrite_header..."""
-    return _load_bad_inputs()
+    return _load("bad_inputs")
 
 
 @pytest.fixture(scope="session")
