@@ -68,7 +68,7 @@ from snnc.backends.lava.validate import (
     synapse_delays,
     validate_for_lava,
 )
-from snnc.errors import SimulationInputError, UnsupportedNodeError
+from snnc.errors import UnsupportedNodeError
 from snnc.ir import (
     CLIF,
     LIF,
@@ -436,7 +436,7 @@ def run_float(graph: Graph, x: np.ndarray, timesteps: int) -> dict[str, np.ndarr
 
 def _run(graph: Graph, x: np.ndarray, timesteps: int, tag: str) -> dict[str, np.ndarray]:
     inp = _single_input(graph)
-    x = _check_input(inp, x, timesteps)
+    x = inp.check_batch(x, timesteps)
     batch = x.shape[-len(inp.shape) - 1]
     build = Build(graph, make_plan(graph, timesteps, batch), x)
     for node in graph:
@@ -469,18 +469,3 @@ def _single_input(graph: Graph) -> Input:
     return inputs[0]
 
 
-def _check_input(node: Input, x: np.ndarray, timesteps: int) -> np.ndarray:
-    x = np.asarray(x)
-    shape = node.shape
-    accepted = f"[batch, {', '.join(map(str, shape))}] or [T={timesteps}, batch, ...]"
-    if x.dtype.kind not in "biuf":
-        raise SimulationInputError(f"input {node.name!r}: dtype {x.dtype} is not numeric")
-    if x.ndim not in (len(shape) + 1, len(shape) + 2) or x.shape[x.ndim - len(shape):] != shape:
-        raise SimulationInputError(f"input {node.name!r}: expected an array shaped {accepted}, "
-                                   f"got {list(x.shape)}")
-    if x.ndim == len(shape) + 2 and x.shape[0] != timesteps:
-        raise SimulationInputError(f"input {node.name!r}: has {x.shape[0]} time steps but "
-                                   f"timesteps={timesteps}")
-    if not np.all(np.isfinite(x)):
-        raise SimulationInputError(f"input {node.name!r}: contains NaN or infinite values")
-    return x

@@ -130,29 +130,7 @@ def check_batch(graph: Graph, x: object, timesteps: int) -> np.ndarray:
     if len(names) != 1:
         raise SimulationInputError(f"the Lava backend runs graphs with one input; this one "
                                    f"has {list(names)}")
-    name, shape = names[0], tuple(graph[names[0]].shape)
-    dims = ", ".join(map(str, shape))
-    accepted = f"[batch, {dims}] or [T={timesteps}, batch, {dims}]"
-    try:
-        x = np.asarray(x)
-    except (TypeError, ValueError) as err:
-        raise SimulationInputError(f"input {name!r}: not an array ({err}); accepted: "
-                                   f"{accepted}") from None
-    if x.dtype.kind not in "biuf":
-        raise SimulationInputError(f"input {name!r}: dtype {x.dtype} is not real numbers; "
-                                   "accepted: bool, integer or floating point")
-    if x.ndim not in (len(shape) + 1, len(shape) + 2) or x.shape[x.ndim - len(shape):] != shape:
-        raise SimulationInputError(f"input {name!r}: expected an array shaped {accepted}, "
-                                   f"got {list(x.shape)}")
-    if x.ndim == len(shape) + 2 and x.shape[0] != timesteps:
-        raise SimulationInputError(f"input {name!r}: has {x.shape[0]} time steps but "
-                                   f"timesteps={timesteps}; accepted: {accepted}")
-    if x.shape[x.ndim - len(shape) - 1] == 0:
-        raise SimulationInputError(f"input {name!r}: the batch is empty (shape "
-                                   f"{list(x.shape)}); give at least one sample")
-    if x.dtype.kind == "f" and not np.isfinite(x).all():
-        raise SimulationInputError(f"input {name!r}: contains NaN or infinite values")
-    return x
+    return graph[names[0]].check_batch(x, timesteps)
 
 
 def run_lava(artifact: str | os.PathLike, x: np.ndarray, timesteps: int, *,

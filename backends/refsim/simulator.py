@@ -139,23 +139,10 @@ def _feeds(graph: Graph, inputs, timesteps: int, dtype: np.dtype) -> dict[str, n
     feeds, batch = {}, None
     for name in names:
         node: Input = graph[name]  # type: ignore[assignment]
-        shape = node.shape
-        a = np.asarray(inputs[name])
-        accepted = f"[batch, {', '.join(map(str, shape))}] or [T={timesteps}, batch, ...]"
-        if a.dtype.kind not in "biuf":
-            raise SimulationInputError(f"input {name!r}: dtype {a.dtype} is not numeric")
-        if a.ndim not in (len(shape) + 1, len(shape) + 2) or a.shape[a.ndim - len(shape):] != shape:
-            raise SimulationInputError(
-                f"input {name!r}: expected an array shaped {accepted}, got {list(a.shape)}")
-        if a.ndim == len(shape) + 2 and a.shape[0] != timesteps:
-            raise SimulationInputError(
-                f"input {name!r}: has {a.shape[0]} time steps but timesteps={timesteps}; "
-                f"accepted: {accepted}")
-        a = a.astype(dtype, copy=False)
-        if a.ndim == len(shape) + 1:
+        # An empty batch runs (and gives empty records) here; the tools refuse it earlier.
+        a = node.check_batch(inputs[name], timesteps, empty_ok=True).astype(dtype, copy=False)
+        if a.ndim == len(node.shape) + 1:
             a = a[None]  # time axis of length 1: the same frame every step
-        if not np.all(np.isfinite(a)):
-            raise SimulationInputError(f"input {name!r}: contains NaN or infinite values")
         if node.encoding == "spikes" and not np.all((a == 0) | (a == 1)):
             raise SimulationInputError(f"input {name!r}: a spike input must hold only 0 and 1")
         if batch is not None and a.shape[1] != batch:

@@ -312,8 +312,8 @@ def no_start(monkeypatch):
                              "1, 8, 8], got [2, 1, 9, 8]"),
     (np.zeros((1, 8, 8)), "got [1, 8, 8]"),
     (np.zeros((3, 2, 1, 8, 8)), "has 3 time steps but timesteps=4"),
-    (np.zeros((1, 1, 8, 8), complex), "dtype complex128 is not real numbers"),
-    (np.full((1, 1, 8, 8), "a"), "dtype <U1 is not real numbers"),
+    (np.zeros((1, 1, 8, 8), complex), "dtype complex128 is not numeric"),
+    (np.full((1, 1, 8, 8), "a"), "dtype <U1 is not numeric"),
     (np.full((1, 1, 8, 8), np.nan), "contains NaN or infinite values"),
     (np.full((1, 1, 8, 8), -np.inf), "contains NaN or infinite values"),
 ])
