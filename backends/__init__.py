@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -42,14 +42,30 @@ class BackendError(SnncError):
     """An unknown backend or option, a second registration, or a run the backend refuses."""
 
 
+#: What a backend option holds, which decides how the command line reads it: "text" as
+#: given; "file" a path the run reads (an input of the command: no output may name it);
+#: "seconds" a finite duration > 0.
+OPTION_KINDS = ("text", "file", "seconds")
+
+
 @dataclass(frozen=True)
 class BackendOption:
     """A per-run option of a backend. The command line spells it `--<backend>-<name>`
-    (`--lava-timeout`); `options_from` reads it back from the command's parameters."""
+    (`--lava-timeout`) on every verb that runs backends, generated from this declaration;
+    `options_from` reads it back from the command's parameters. `check`, when given, turns a
+    value given on the command line into the one the backend takes, or raises SnncError
+    naming what is wrong (run before the command does any work)."""
 
     name: str
     help: str
     default: Any = None
+    kind: str = "text"
+    check: Callable[[Any], Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in OPTION_KINDS:
+            raise BackendError(f"option {self.name!r}: kind {self.kind!r}; expected one of "
+                               f"{', '.join(OPTION_KINDS)}")
 
 
 class Backend(ABC):

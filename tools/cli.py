@@ -42,14 +42,33 @@ class FiniteFloat(click.FloatRange):
         return number
 
 
-def _lava_python(ctx: click.Context, param: click.Parameter, value: Path | None):
-    """--lava-python, when given, must be a runnable file (checked before any work; the same
-    check as the Lava runner's: snnc.backends.lava.remote.check_interpreter)."""
-    if value is None:
-        return None
-    from snnc.backends.lava.remote import check_interpreter
+def backend_options(command):
+    """Decorator: `--NAME-OPTION` for every per-run option of every registered backend
+    (`--lava-python`, `--lava-timeout`), typed by the option's kind and checked by its own
+    check before the command does any work. The command takes them as keyword arguments."""
+    types = {"text": lambda: click.STRING, "file": lambda: click.Path(path_type=Path),
+             "seconds": lambda: FiniteFloat(min=0, min_open=True)}
 
-    return check_interpreter(value)
+    def checked(option):
+        def callback(ctx: click.Context, param: click.Parameter, value):
+            return value if value is None or option.check is None else option.check(value)
+        return callback
+
+    for kind in reversed(list(backends().values())):
+        for option in reversed(kind.options):
+            command = click.option(
+                f"--{kind.name}-{option.name}", f"{kind.name}_{option.name}",
+                type=types[option.kind](), default=option.default,
+                show_default=option.default is not None, callback=checked(option),
+                help=f"[--backend {kind.name}] {option.help}")(command)
+    return command
+
+
+def backend_files(params: dict) -> dict[str, Path]:
+    """The files the command's backend options name (`--lava-python`): inputs of the
+    command, which no output may replace."""
+    return {f"--{kind.name}-{o.name}": params.get(f"{kind.name}_{o.name}")
+            for kind in backends().values() for o in kind.options if o.kind == "file"}
 
 
 class OutputPath(click.Path):
@@ -348,15 +367,10 @@ def inspect(artifact: Path, cost_data: str | None, cost_samples: int) -> None:
               show_default=True, help=_backend_help("", " (hardware timing: fixed_pt, or "
                                                     "floating_pt with --reference or a float "
                                                     "target)"))
-@click.option("--lava-python", type=click.Path(path_type=Path), default=None,
-              callback=_lava_python,
-              help="Python of the Lava environment (default: the project's .venv-lava).")
-@click.option("--lava-timeout", type=FiniteFloat(min=0, min_open=True), default=600.0,
-              show_default=True,
-              help="Seconds before a Lava run is stopped.")
+@backend_options
 def simulate(artifact: Path, input_path: Path, timesteps: int | None,
              output: Path | None, timing: str, engine: str, reference: bool, backend: str,
-             lava_python: Path | None, lava_timeout: float) -> None:
+             **backend_settings) -> None:
     """Run an artifact on the reference simulator (bit-accurate for a quantized target), or
     on Lava with --backend lava, and print spike counts per layer."""
     from snnc.artifact import read_artifact
@@ -364,7 +378,7 @@ def simulate(artifact: Path, input_path: Path, timesteps: int | None,
     from snnc.fileio import check_outputs
 
     check_outputs({"-o/--output": output}, {"ARTIFACT": artifact, "--input": input_path,
-                                            "--lava-python": lava_python})
+                                            **backend_files(backend_settings)})
     art = read_artifact(artifact)
     steps = timesteps or art.meta.get("timesteps")
     if not steps:
@@ -384,7 +398,7 @@ def simulate(artifact: Path, input_path: Path, timesteps: int | None,
                       int(steps))
     kind = get_backend(backend)
     if not kind.is_reference:  # the reference simulator runs below, with --timing, --engine
-        runner = kind(art, artifact, **kind.options_from(click.get_current_context().params))
+        runner = kind(art, artifact, **kind.options_from(backend_settings))
         _simulate_backend(runner, graph, x, int(steps), output,
                           "float" if reference or art.target == "float" else "fixed")
         return
@@ -439,18 +453,13 @@ EXIT_CHECK_FAILED = 2
                    "(then nothing else is printed there).")
 @click.option("--report", "report_dir", type=OutputPath(file_okay=False, path_type=Path),
               default=None, help="Write an HTML report with PNG plots into this directory.")
-@click.option("--lava-python", type=click.Path(path_type=Path), default=None,
-              callback=_lava_python,
-              help="Python of the Lava environment (default: the project's .venv-lava).")
-@click.option("--lava-timeout", type=FiniteFloat(min=0, min_open=True), default=1800.0,
-              show_default=True,
-              help="Seconds before one Lava run is stopped.")
+@backend_options
 @click.pass_context
 def check(ctx: click.Context, artifact: Path, backend: str, data_source: str | None,
           samples: int | None, backend_samples: int | None, timesteps: int | None,
           max_mismatches: int, max_float_mismatches: int, max_accuracy_drop: float,
           max_chips: int, allow_overflow: bool, json_path: str | None,
-          report_dir: Path | None, lava_python: Path | None, lava_timeout: float) -> None:
+          report_dir: Path | None, **backend_settings) -> None:
     """Check a compiled artifact rung by rung before it goes on a chip: trace, resources,
     ranges, accuracy (float vs fixed vs backend), spike equivalence (backend vs reference
     simulator, every layer, step and sample), Lava floating_pt, golden vectors, cost estimates.
@@ -470,7 +479,7 @@ def check(ctx: click.Context, artifact: Path, backend: str, data_source: str | N
     check_outputs({"--json": None if json_path == "-" else json_path,
                    "--report": None if report_dir is None else Folder(report_dir, FILES)},
                   {"ARTIFACT": artifact, "--data": _data_file(data_source),
-                   "--lava-python": lava_python})
+                   **backend_files(backend_settings)})
     art = read_artifact(artifact)
     steps = int(timesteps or art.meta.get("timesteps") or 0)
     if not steps:
@@ -478,7 +487,7 @@ def check(ctx: click.Context, artifact: Path, backend: str, data_source: str | N
     source = data_source or "golden"
     data = load_data(source, art, samples, steps)
     kind = get_backend(backend)
-    runner = kind(art, artifact, **kind.options_from(ctx.params))
+    runner = kind(art, artifact, **kind.options_from(backend_settings))
     thresholds = Thresholds(max_mismatches, max_float_mismatches, max_accuracy_drop,
                             max_chips, allow_overflow)
     quiet = json_path == "-"

@@ -13,7 +13,7 @@ import numpy as np
 
 from snnc.artifact import Artifact, write_artifact
 from snnc.backends import Backend, BackendOption, register
-from snnc.backends.lava.remote import run_lava
+from snnc.backends.lava.remote import check_interpreter, run_lava
 from snnc.ir import Graph
 
 
@@ -30,8 +30,9 @@ class LavaBackend(Backend):
     check_samples = 32  # one to two seconds a sample
     options = (
         BackendOption("python", "Python of the Lava environment (default: the project's "
-                                ".venv-lava)."),
-        BackendOption("timeout", "Seconds before one Lava run is stopped.", 600.0),
+                                ".venv-lava).", kind="file", check=check_interpreter),
+        BackendOption("timeout", "Seconds before one Lava run is stopped.", 1800.0,
+                      kind="seconds"),
     )
 
     def run(self, graph: str | Graph, x: np.ndarray, timesteps: int) -> dict[str, np.ndarray]:

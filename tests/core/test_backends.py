@@ -126,7 +126,7 @@ def test_unknown_options_are_refused_and_defaults_apply():
     with pytest.raises(BackendError, match=r"backend 'refsim' has no option 'timeout'"):
         create_backend("refsim", timeout=5.0)
     lava = create_backend("lava", timeout=None)  # None: the option's default
-    assert lava.settings == {"python": None, "timeout": 600.0}
+    assert lava.settings == {"python": None, "timeout": 1800.0}
     assert get_backend("lava").options_from({"lava_timeout": 9.0, "lava_python": None,
                                              "samples": 3}) == {"timeout": 9.0, "python": None}
 
