@@ -326,7 +326,7 @@ def quantize(graph: Graph, opts: QuantizeOptions | None = None) -> PassResult:
         elif type(node) is Input:
             new.append(FxInput(name=node.name, shape=node.shape,
                                bits=t.widths.graded_input_bits, signed=opts.input_signed,
-                               scale=out_scale_of(node, opts, t)))
+                               scale=sent_scale(node, opts, t)))
         elif type(node) in NEURON_RULES:
             new.extend(_quantize_neuron(graph, node, opts, users, reports))
     out = Graph.build(new, graph.outputs)
@@ -355,7 +355,7 @@ def _quantize_neuron(graph: Graph, n: Neuron, opts: QuantizeOptions, users: dict
     unit = float(1 << t.widths.act_shift)
     for syn in dict.fromkeys(terms):  # a synapse summed twice is one synapse counted twice
         src = graph[syn.inputs[0]]
-        in_scale = out_scale_of(src, opts, t)
+        in_scale = sent_scale(src, opts, t)
         row_scale = (scale * gain / in_scale).reshape((-1,) + (1,) * (syn.weight.ndim - 1))
         name = syn.name if len(users[syn.name]) == 1 else f"{syn.name}@{n.name}"
         srep = LayerQuant(name, syn.op)
@@ -389,9 +389,9 @@ def _quantize_neuron(graph: Graph, n: Neuron, opts: QuantizeOptions, users: dict
     return out
 
 
-def out_scale_of(src: Node, opts: QuantizeOptions, t: Target) -> float:
-    """Integer units per float unit of a synapse's input: 1 for spikes, the graded scale for
-    the analog input."""
+def sent_scale(src: Node, opts: QuantizeOptions, t: Target) -> float:
+    """Integer units per float unit of what `src` sends to the synapses reading it: 1 for
+    spikes, the graded payload's scale for the analog input (the FxInput's `scale`)."""
     if isinstance(src, Input) and src.encoding != "spikes":
         bits = t.widths.graded_input_bits
         levels = (2 ** (bits - 1) - 1) if opts.input_signed else (2 ** bits - 1)
