@@ -235,6 +235,12 @@ def _shape(ctx: click.Context, param: click.Parameter, value: str | None):
 @click.option("--model-kwargs", default=None, help="JSON object of keyword arguments for MODEL.")
 @click.option("--step-mode", type=click.Choice(["single", "multi"]), default=None,
               help="single: called once per step; multi: neurons loop over T. Default: detect.")
+@click.option("--input-layout", type=click.Choice(["frame", "TN", "NT"]), default="frame",
+              show_default=True,
+              help="How MODEL takes its input: frame [N, *input_shape] per call; TN a sequence "
+                   "[T, N, *input_shape]; NT a time-last sequence [N, *input_shape, T] (followed "
+                   "to a permute/movedim that brings time to the front, or through a per-step "
+                   "loop over x[..., t] / x.unbind(-1)).")
 @click.option("--check-data", default="random", show_default=True,
               help="Inputs for the trace check: random, digits, or a .npy file.")
 @click.option("--check-samples", type=click.IntRange(min=1), default=8, show_default=True)
@@ -256,7 +262,8 @@ def _shape(ctx: click.Context, param: click.Parameter, value: str | None):
 def compile_(model: str, weights: Path, timesteps: int, input_shape: tuple[int, ...],
              output: Path, model_kwargs: str | None, step_mode: str | None, check_data: str,
              check_samples: int, allow_mismatch: bool, target: str, fold_thresholds: bool,
-             debug_passes: bool, dump_ir: str | None, calibrate: int) -> None:
+             debug_passes: bool, dump_ir: str | None, calibrate: int,
+             input_layout: str) -> None:
     """Trace MODEL with trained weights into an artifact, and check the trace against torch.
 
     MODEL is 'pkg.module:factory' or 'path/to/file.py:factory', a function returning the
@@ -285,7 +292,7 @@ def compile_(model: str, weights: Path, timesteps: int, input_shape: tuple[int, 
                                 check_data=check_data, check_samples=check_samples,
                                 allow_mismatch=allow_mismatch, target=target,
                                 threshold_folding=fold_thresholds, debug_passes=debug_passes,
-                                calibrate=calibrate)
+                                calibrate=calibrate, input_layout=input_layout)
     art = result.artifact
     spiking = [n for n in art.graph if getattr(n, "spiking", False)]
     click.echo(f"traced {model}: {len(spiking)} spiking layers, {result.step_mode}-step")

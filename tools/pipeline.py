@@ -54,9 +54,12 @@ def compile_checkpoint(model_spec: str, weights: str | Path, timesteps: int,
                        step_mode: str | None = None, check_data: str = "random",
                        check_samples: int = 8, allow_mismatch: bool = False,
                        target: str = "loihi2", threshold_folding: bool = False,
-                       debug_passes: bool = False, calibrate: int = 0) -> CompileResult:
+                       debug_passes: bool = False, calibrate: int = 0,
+                       input_layout: str = "frame") -> CompileResult:
     """Load the user's model and checkpoint, trace it, check the trace against torch, then
-    run the passes for `target` (folding, and quantization for a fixed-point target)."""
+    run the passes for `target` (folding, and quantization for a fixed-point target).
+    `input_layout` (frame, TN or NT) is how the model takes its input; the trace check feeds
+    a sequence model random sequences (or the --check-data file's [T, N, ...] arrays)."""
     from snnc.targets import get_target
     from snnc.tools.pass_runner import compile_graph
 
@@ -75,12 +78,21 @@ def compile_checkpoint(model_spec: str, weights: str | Path, timesteps: int,
 
     model = load_model(model_spec, model_kwargs)
     apply_state_dict(model, load_state_dict(weights), str(weights))
-    example = torch.zeros((2, *input_shape))
+    from snnc.frontends.torch.layout import INPUT_LAYOUTS
+
+    if input_layout not in INPUT_LAYOUTS:
+        raise SnncError(f"--input-layout {input_layout!r}: expected one of "
+                        f"{', '.join(INPUT_LAYOUTS)}")
+    example = torch.zeros({"frame": (2, *input_shape), "TN": (timesteps, 2, *input_shape),
+                           "NT": (2, *input_shape, timesteps)}[input_layout])
     try:  # the model's own code runs in both (forward, converters)
         result = trace_model(model, example, timesteps, step_mode=step_mode,
-                             input_shape=tuple(input_shape))
-        inputs = check_inputs(check_data, tuple(input_shape), check_samples,
-                              timesteps=timesteps)
+                             input_shape=tuple(input_shape), input_layout=input_layout)
+        if check_data == "random" and input_layout != "frame":  # a sequence a sample
+            inputs = np.random.default_rng(0).random((timesteps, check_samples, *input_shape))
+        else:
+            inputs = check_inputs(check_data, tuple(input_shape), check_samples,
+                                  timesteps=timesteps)
         report = check_trace(model, result, inputs, timesteps)
     except SystemExit as err:
         raise SnncError(f"model {model_spec!r}: running it {user_code_failure(err)}") from err
@@ -104,6 +116,7 @@ def compile_checkpoint(model_spec: str, weights: str | Path, timesteps: int,
         "timesteps": timesteps,
         "step_mode": result.step_mode,
         "input_shape": list(input_shape),
+        "input_layout": input_layout,
         "model": model_spec,
         "model_kwargs": model_kwargs if isinstance(model_kwargs, dict) else
         (model_kwargs or "{}"),

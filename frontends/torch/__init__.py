@@ -23,7 +23,8 @@ from snnc.ir import Graph
 
 def trace(model: nn.Module, example_input: torch.Tensor, timesteps: int, *,
           step_mode: str | None = None, input_shape: tuple[int, ...] | None = None,
-          converters: Mapping[type, ConverterFn] | None = None) -> Graph:
+          converters: Mapping[type, ConverterFn] | None = None,
+          input_layout: str | None = None) -> Graph:
     """Trace `model` into a float IR graph.
 
     example_input: `[N, *input_shape]` (one frame per sample: single-step models, or
@@ -36,11 +37,18 @@ def trace(model: nn.Module, example_input: torch.Tensor, timesteps: int, *,
     input_shape: per-sample input shape, needed when the example's first axis could be
         either time or batch.
     converters: extra converters for this call, {module class: fn(ctx, module, x) -> name}.
+    input_layout: how `example_input` holds time: "frame" `[N, *input_shape]`, "TN"
+        `[T, N, *input_shape]` or "NT" `[N, *input_shape, T]` (time last: followed to a
+        permute/movedim that brings time to the front, or through a per-step loop over
+        `x[..., t]` / `x.unbind(-1)`, stacked back and summed or averaged over time at the
+        output). Default: detected from the shape
+        where unambiguous.
 
     Neuron nodes are named after the modules' qualified names (`layer2.0.sn1`).
     """
     return trace_model(model, example_input, timesteps, step_mode=step_mode,
-                       input_shape=input_shape, converters=converters).graph
+                       input_shape=input_shape, converters=converters,
+                       input_layout=input_layout).graph
 
 
 __all__ = [

@@ -61,8 +61,9 @@ def run_torch(model: nn.Module, inputs: np.ndarray, timesteps: int, step_mode: s
     """Run the model on a deep copy in `dtype` and record named modules' outputs.
 
     inputs: `[batch, *shape]` (the same frame every step) or `[T, batch, *shape]`, where
-    `frame_ndim` = len(shape) + 1. modules: key -> module path. Returns each recording as
-    `[T, batch, ...]` and the model's per-call outputs.
+    `frame_ndim` = len(shape) + 1. A model traced from a time-last input (`input_lead`
+    TIME_LAST) is called once on `[batch, *shape, T]`. modules: key -> module path. Returns
+    each recording as `[T, batch, ...]` and the model's per-call outputs.
     """
     net = copy.deepcopy(model).to(dtype).eval()
     by_path = dict(net.named_modules())
@@ -76,7 +77,10 @@ def run_torch(model: nn.Module, inputs: np.ndarray, timesteps: int, step_mode: s
     try:
         reset_states(net)
         with torch.no_grad():
-            if step_mode == "single":
+            if input_lead == layout.TIME_LAST:
+                seq = x if is_sequence else x.expand(timesteps, *x.shape)
+                outputs.append(net(seq.movedim(0, -1)))
+            elif step_mode == "single":
                 for t in range(timesteps):
                     outputs.append(net(x[t] if is_sequence else x))
             elif input_lead == layout.SEQ:

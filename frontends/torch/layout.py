@@ -6,6 +6,10 @@ Every tensor the tracer follows has some leading axes that are not per-sample fe
     ("T", "N")   a whole sequence (multi-step models) [T, N, *features]
     ("TN",)      time and batch merged by hand        [T*N, *features]  (flatten(0, 1))
     ("1", "N")   a frame unsqueezed for repetition    [1, N, *features]
+    ("N", "T")   a time-last sequence (--input-layout NT) [N, *features, T]: the only lead
+                 whose time axis is not leading; the tracer follows it to a permute/movedim
+                 that brings time to the front, into per-step loops (x[..., t], unbind(-1))
+                 and back out of them (stack(dim=-1), then sum/mean(-1) at the output)
 
 Layout operations (view, reshape, flatten, unsqueeze, repeat, expand, ...) are understood
 from the concrete shapes before and after: the tracer runs with a batch size N that differs
@@ -26,6 +30,10 @@ SEQ: Lead = ("T", "N")
 STEP: Lead = ("N",)
 MERGED: Lead = ("TN",)
 UNSQUEEZED: Lead = ("1", "N")
+TIME_LAST: Lead = ("N", "T")
+
+#: `--input-layout` / `trace(input_layout=)`: how the example input holds time and batch.
+INPUT_LAYOUTS = {"frame": STEP, "TN": SEQ, "NT": TIME_LAST}
 
 #: Layout changes a reshape may make. Broadcasting a frame over time (N -> T,N or N -> TN)
 #: is what direct-encoding models do with `x.unsqueeze(0).repeat(T, 1, ...)`.
@@ -44,6 +52,10 @@ def lead_dims(lead: Lead, timesteps: int, batch: int) -> tuple[int, ...]:
 def split(shape: tuple[int, ...], lead: Lead, timesteps: int,
           batch: int) -> tuple[int, ...] | None:
     """The per-sample features of `shape` under `lead`, or None if the leading axes differ."""
+    if lead == TIME_LAST:
+        if len(shape) < 2 or shape[0] != batch or shape[-1] != timesteps:
+            return None
+        return tuple(shape[1:-1])
     dims = lead_dims(lead, timesteps, batch)
     if tuple(shape[: len(dims)]) != dims:
         return None
@@ -76,9 +88,12 @@ def tracing_batch(timesteps: int) -> int:
 
 
 def input_layout(shape: tuple[int, ...], timesteps: int, step_mode: str | None,
-                 input_shape: tuple[int, ...] | None) -> Lead:
-    """Whether an example input is one frame per sample `[N, ...]` or a sequence
-    `[T, N, ...]`, from its shape, the per-sample shape if known, and the step mode."""
+                 input_shape: tuple[int, ...] | None, declared: str | None = None) -> Lead:
+    """Whether an example input is one frame per sample `[N, ...]`, a sequence `[T, N, ...]`
+    or a time-last sequence `[N, ..., T]`: as `declared` (a key of INPUT_LAYOUTS) says, else
+    from its shape, the per-sample shape if known, and the step mode."""
+    if declared is not None:
+        return _declared_layout(shape, timesteps, input_shape, declared)
     if input_shape is not None:
         if shape[-len(input_shape):] != tuple(input_shape):
             raise ConversionError(f"example input of shape {list(shape)} does not end with the "
@@ -90,9 +105,29 @@ def input_layout(shape: tuple[int, ...], timesteps: int, step_mode: str | None,
             return SEQ
         dims = ", ".join(map(str, input_shape))
         raise ConversionError(f"example input of shape {list(shape)}: expected [N, {dims}] "
-                              f"or [T={timesteps}, N, {dims}]")
+                              f"or [T={timesteps}, N, {dims}]; a time-last [N, {dims}, "
+                              f"T={timesteps}] needs input_layout='NT' (--input-layout NT)")
     if step_mode == "single" or shape[0] != timesteps:
         return STEP
     raise ConversionError(
         f"cannot tell whether the example input of shape {list(shape)} is [T={timesteps}, N, ...]"
-        " (a sequence) or [N, ...] (one frame); pass input_shape (or --input-shape)")
+        " (a sequence) or [N, ...] (one frame); pass input_layout='TN' or 'frame' "
+        "(--input-layout TN|frame), or input_shape")
+
+
+def _declared_layout(shape: tuple[int, ...], timesteps: int,
+                     input_shape: tuple[int, ...] | None, declared: str) -> Lead:
+    if declared not in INPUT_LAYOUTS:
+        raise ConversionError(f"input_layout (--input-layout) = {declared!r}; expected one of "
+                              f"{', '.join(INPUT_LAYOUTS)}")
+    lead = INPUT_LAYOUTS[declared]
+    template = {"frame": "[N, *input_shape]", "TN": f"[T={timesteps}, N, *input_shape]",
+                "NT": f"[N, *input_shape, T={timesteps}]"}[declared]
+    features = split(shape, lead, timesteps, shape[lead.index("N")] if len(shape) > 1 else 0)
+    if features is None or (input_shape is not None and features != tuple(input_shape)) \
+            or (lead != STEP and len(shape) < 3):
+        raise ConversionError(f"input_layout (--input-layout) {declared!r} takes an example "
+                              f"input {template}, got shape {list(shape)}"
+                              + (f" with input_shape {list(input_shape)}"
+                                 if input_shape is not None else ""))
+    return lead

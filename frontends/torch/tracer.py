@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -36,6 +36,8 @@ _RELAYOUT = {"flatten", "view", "reshape", "unsqueeze", "squeeze", "repeat", "ex
              "contiguous", "clone", "detach", "to", "float", "double", "view_as", "reshape_as"}
 _TIME_REDUCE = {"mean", "sum"}
 _IDENTITY = {"dropout", "feature_alpha_dropout", "alpha_dropout", "identity"}
+_SAME = {"contiguous", "clone", "detach", "to", "float", "double"}  # keep every axis
+_TIME_TO_FRONT = {"permute", "movedim", "moveaxis"}
 SUPPORTED_FUNCTIONS = sorted(_ADD | _RELAYOUT | _TIME_REDUCE | _IDENTITY)
 
 
@@ -46,6 +48,8 @@ class Traced:
     name: str
     lead: layout.Lead
     reduced: bool = False  # already averaged or summed over time: only an output may be
+    #: the step of a per-step loop over a time-last input (`x[..., t]`, `x.unbind(-1)`)
+    step: int | None = None
 
 
 @dataclass
@@ -69,11 +73,14 @@ class _Tracer:
         self.values: dict[int, Traced] = {}
         self.alive: list[torch.Tensor] = []  # keeps ids unique while tracing
         self.scopes: list[str] = []
+        self.scope_modules: list[nn.Module] = []
         self.leaf_depth = 0
         self.pending: list[tuple[nn.Module, str, ConverterFn, Traced]] = []
         self.calls: Counter[str] = Counter()
         self.neuron_leads: dict[str, layout.Lead] = {}
         self.neuron_modules: dict[str, str] = {}
+        self.step0: list[tuple[tuple, Traced]] = []  # ops of step 0 of a per-step loop
+        self.replayed: Counter[int] = Counter()      # ops of each later step matched so far
 
     # -- graph building ------------------------------------------------------------------------
 
@@ -125,16 +132,20 @@ class _Tracer:
         path = self.path(module)
         conv = find_converter(module, self.extra)
         if conv is None:
-            if next(module.children(), None) is None:
+            if not pass_through(module):
                 raise self.unsupported_module(module, path)
             self.scopes.append(path)
+            self.scope_modules.append(module)
             return
         tensors = [a for a in tree_flatten(args)[0] if isinstance(a, torch.Tensor)]
         where = f"module {path!r} ({type(module).__name__})"
         if len(tensors) != 1:
             raise ConversionError(f"{where} is called with {len(tensors)} tensors; "
                                   "converted modules take exactly one")
-        self.pending.append((module, path, conv, self.lookup(tensors[0], where)))
+        x = self.lookup(tensors[0], where)
+        if x.lead == layout.TIME_LAST:
+            raise self.time_last(where)
+        self.pending.append((module, path, conv, x))
         self.leaf_depth = 1
 
     def post_hook(self, module: nn.Module, args: tuple, out: Any) -> None:
@@ -143,10 +154,20 @@ class _Tracer:
             return
         if self.leaf_depth == 0:
             self.scopes.pop()
+            self.scope_modules.pop()
             return
         self.leaf_depth = 0
         module, path, conv, x = self.pending.pop()
         where = f"module {path!r} ({type(module).__name__})"
+        if x.step and isinstance(out, torch.Tensor):  # a later step: the module of step 0
+            self.replay(where, ("module", path, x.name, tuple(out.shape)), out, x.step)
+            return
+        self.convert_module(module, path, conv, x, args, out, where)
+        if x.step == 0:
+            self.record(("module", path, x.name, tuple(out.shape)), out)
+
+    def convert_module(self, module: nn.Module, path: str, conv: ConverterFn, x: Traced,
+                       args: tuple, out: Any, where: str) -> None:
         if x.reduced:
             raise ConversionError(f"{where} reads a value already averaged over time; "
                                   "a time reduction may only produce the model output")
@@ -182,6 +203,10 @@ class _Tracer:
 
     def convert_child(self, child: nn.Module, x: str, name: str) -> str:
         conv = find_converter(child, self.extra)
+        if conv is None and isinstance(child, nn.Sequential):  # e.g. an empty one: identity
+            for key, grandchild in child.named_children():
+                x = self.convert_child(grandchild, x, f"{name}.{key}")
+            return x
         if conv is None:
             raise self.unsupported_module(child, name)
         return conv(ConvertContext(name, self.T, self.types, self.emit, self.convert_child),
@@ -209,14 +234,38 @@ class _Tracer:
         fname = getattr(func, "__name__", repr(func))
         scope = self.scopes[-1] if self.scopes else "<model>"
         where = f"torch function {fname!r} in module {scope!r}"
+        if any(t.lead == layout.TIME_LAST for _, t in traced):
+            self.from_time_last(where, fname, traced, args, kwargs, out)
+            return out
+        if fname == "stack" and isinstance(out, torch.Tensor):
+            self.bind(out, self.stack(where, traced, args, kwargs, out))
+            return out
         if not isinstance(out, torch.Tensor):
             if fname == "__setitem__" or any(isinstance(o, torch.Tensor)
                                              for o in tree_flatten(out)[0]):
-                raise ConversionError(f"{where} is not supported on traced values")
+                raise self.refuse_in_leaf() or ConversionError(
+                    f"{where} is not supported on traced values")
             return out  # shape and size queries
         if any(t.reduced for _, t in traced):
             raise ConversionError(f"{where} reads a value already averaged over time; a "
                                   "time reduction may only produce the model output")
+        steps = {t.step for _, t in traced}
+        if len(steps) > 1:
+            raise ConversionError(f"{where} combines values of different steps of a per-step "
+                                  "loop over the time-last input; each step must only read "
+                                  "its own x[..., t]")
+        step = steps.pop()
+        key = ("function", fname, tuple(t.name for _, t in traced), tuple(out.shape))
+        if step:  # a later step: the function of step 0
+            self.replay(where, key, out, step)
+            return out
+        self.apply_function(where, fname, flat, traced, args, kwargs, out)
+        if step == 0:
+            self.record(key, out)
+        return out
+
+    def apply_function(self, where: str, fname: str, flat: list, traced: list, args: tuple,
+                       kwargs: dict, out: torch.Tensor) -> None:
         if fname in _ADD:
             self.bind(out, self.add(where, flat, traced, kwargs))
         elif fname in _RELAYOUT or fname in _IDENTITY:
@@ -227,11 +276,92 @@ class _Tracer:
         elif fname in _TIME_REDUCE:
             self.bind(out, self.time_reduce(where, fname, traced, args, kwargs))
         else:
-            raise ConversionError(
+            raise self.refuse_in_leaf() or ConversionError(
                 f"{where} is not supported on traced values (supported functions: "
                 f"{', '.join(SUPPORTED_FUNCTIONS)}); wrap the computation in a module class "
                 "and register a converter for it")
-        return out
+
+    # -- per-step loops over a time-last input ---------------------------------------------------
+
+    def record(self, key: tuple, out: torch.Tensor) -> None:
+        """Step 0 of a per-step loop: remember the op, in order, for the later steps."""
+        t = replace(self.values[id(out)], step=0)
+        self.values[id(out)] = t
+        self.step0.append((key, t))
+
+    def replay(self, where: str, key: tuple, out: torch.Tensor, step: int) -> None:
+        """A later step of a per-step loop must run step 0's ops in the same order: its
+        values are step 0's IR values (the graph runs one step at a time)."""
+        pos = self.replayed[step]
+        if pos >= len(self.step0) or self.step0[pos][0] != key:
+            raise ConversionError(
+                f"{where}: step {step} of the per-step loop over the time-last input does not "
+                "repeat step 0's modules and functions in order; snnc follows loops whose "
+                "every step runs the same computation on its own x[..., t]")
+        self.replayed[step] += 1
+        self.bind(out, replace(self.step0[pos][1], step=step))
+
+    def stack(self, where: str, traced: list, args: tuple, kwargs: dict,
+              out: torch.Tensor) -> Traced:
+        """`torch.stack(outs, dim)` of the T per-step values of a loop: a sequence, time
+        first (dim 0) or last (dim -1)."""
+        values = [t for _, t in traced]
+        dim = kwargs.get("dim", args[1] if len(args) > 1 else 0) % out.ndim
+        if len(values) != self.T or len({t.name for t in values}) != 1 \
+                or [t.step for t in values] != list(range(self.T)) \
+                or values[0].lead != layout.STEP or dim not in (0, out.ndim - 1):
+            raise ConversionError(
+                f"{where}: snnc follows torch.stack only over the {self.T} per-step values of "
+                "one loop over the time-last input (steps 0..T-1 in order), along dim 0 or -1")
+        return Traced(values[0].name, layout.SEQ if dim == 0 else layout.TIME_LAST)
+
+    def from_time_last(self, where: str, fname: str, traced: list, args: tuple,
+                       kwargs: dict, out: Any) -> None:
+        """A time-last value `[N, *features, T]` (input_layout 'NT', or a stack along dim -1)
+        is followed through a permute/movedim that makes it `[T, N, *features]`, per-step
+        indexing `x[..., t]` / `x.unbind(-1)`, a sum or mean over the last axis (at the model
+        output), and copies that keep it."""
+        if len(traced) != 1 or (traced[0][1].reduced):
+            raise self.time_last(where)
+        (src, t), = traced
+        if not isinstance(out, torch.Tensor):
+            outs = [o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor)]
+            dim = kwargs.get("dim", args[1] if len(args) > 1 else 0)
+            if not outs:
+                return  # shape and size queries
+            if fname != "unbind" or dim % src.ndim != src.ndim - 1:
+                raise self.time_last(where)
+            for step, o in enumerate(outs):
+                self.bind(o, Traced(t.name, layout.STEP, step=step))
+            return
+        shape = tuple(out.shape)
+        features = self.types[t.name].shape
+        if fname in _SAME and layout.split(shape, t.lead, self.T, self.N) is not None:
+            self.bind(out, t)
+        elif fname in _TIME_TO_FRONT and \
+                layout.split(shape, layout.SEQ, self.T, self.N) == features:
+            self.bind(out, Traced(t.name, layout.SEQ))
+        elif fname == "__getitem__" and (step := _last_axis_index(args[1], src.ndim)) is not None:
+            self.bind(out, Traced(t.name, layout.STEP, step=step % self.T))
+        elif fname in _TIME_REDUCE:
+            self.bind(out, self.time_reduce(where, fname, traced, args, kwargs))
+        else:
+            raise self.time_last(where)
+
+    def time_last(self, where: str) -> ConversionError:
+        return ConversionError(
+            f"{where} reads a time-last value (--input-layout NT, input_layout='NT': "
+            "[N, *input_shape, T]); snnc follows it only through per-step indexing x[..., t] or "
+            "x.unbind(-1), a permute or movedim that brings time to the front (e.g. "
+            "x.movedim(-1, 0)), and .sum(-1)/.mean(-1) at the model output; feed [T, N, ...] "
+            "with --input-layout TN, or move time to the front first")
+
+    def refuse_in_leaf(self) -> ConversionError | None:
+        """Inside a module with no submodules and no converter, an unsupported function means
+        the module itself is unsupported (nn.ReLU, MaxPool2d, a user's neuron class): say so."""
+        if self.scope_modules and next(self.scope_modules[-1].children(), None) is None:
+            return self.unsupported_module(self.scope_modules[-1], self.scopes[-1])
+        return None
 
     def add(self, where: str, flat: list, traced: list, kwargs: dict) -> Traced:
         tensors = [a for a in flat if isinstance(a, torch.Tensor)]
@@ -266,11 +396,14 @@ class _Tracer:
                     kwargs: dict) -> Traced:
         (_, t), = traced
         dim = kwargs.get("dim", args[1] if len(args) > 1 else None)
-        if dim in ((0,), [0]):
-            dim = 0
-        if t.lead != layout.SEQ or dim != 0 or kwargs.get("keepdim", False):
+        if isinstance(dim, tuple | list) and len(dim) == 1:
+            dim = dim[0]
+        time_axis = 0 if t.lead == layout.SEQ else args[0].ndim - 1
+        if t.lead not in (layout.SEQ, layout.TIME_LAST) or not isinstance(dim, int) \
+                or dim % args[0].ndim != time_axis or kwargs.get("keepdim", False):
             raise ConversionError(f"{where}: only a {fname} over the time axis (dim 0 of a "
-                                  "[T, N, ...] sequence) is supported, at the model output")
+                                  "[T, N, ...] sequence, dim -1 of a time-last one) is "
+                                  "supported, at the model output")
         if isinstance(self.nodes[t.name], Neuron) and self.nodes[t.name].spiking:
             return Traced(t.name, layout.STEP, reduced=True)  # a firing rate: read the spikes
         readout = Readout(name=self.fresh(f"{t.name}.readout"), inputs=(t.name,),
@@ -291,6 +424,32 @@ class _Mode(TorchFunctionMode):
         return self.tracer.on_function(func, args, kwargs, out)
 
 
+def _last_axis_index(index: Any, ndim: int) -> int | None:
+    """t for `x[..., t]` or `x[:, ..., :, t]` (one integer on the last axis), else None."""
+    if not isinstance(index, tuple) or not index or not isinstance(index[-1], int) \
+            or isinstance(index[-1], bool):
+        return None
+    full = slice(None)
+    rest = index[:-1]
+    if rest == (Ellipsis,) or (len(rest) == ndim - 1 and all(i == full for i in rest)):
+        return index[-1]
+    return None
+
+
+def pass_through(module: nn.Module) -> bool:
+    """Whether the tracer follows the forward of a module that has no converter: containers
+    (a module with submodules, an empty nn.Sequential) and any module without parameters,
+    buffers or a `reset()` of its own, whose forward then only calls other modules and the
+    functions the tracer understands. Anything else is refused as an unsupported leaf."""
+    if next(module.children(), None) is not None:
+        return True
+    if isinstance(module, nn.Sequential | nn.ModuleList | nn.ModuleDict):
+        return True
+    own_state = next(module.parameters(recurse=False), None) is not None or \
+        next(module.buffers(recurse=False), None) is not None
+    return not own_state and not callable(getattr(module, "reset", None))
+
+
 def reset_states(model: nn.Module, converters: Mapping[type, ConverterFn] | None = None) -> None:
     """Reset every converted module that offers `reset()` (spikingjelly's stateful neurons,
     or a user's neuron class): state starts afresh for every sample."""
@@ -302,7 +461,8 @@ def reset_states(model: nn.Module, converters: Mapping[type, ConverterFn] | None
 
 def trace_model(model: nn.Module, example_input: torch.Tensor, timesteps: int, *,
                 step_mode: str | None = None, input_shape: tuple[int, ...] | None = None,
-                converters: Mapping[type, ConverterFn] | None = None) -> TraceResult:
+                converters: Mapping[type, ConverterFn] | None = None,
+                input_layout: str | None = None) -> TraceResult:
     """Trace `model` into a float IR graph; see `trace` for the arguments."""
     if step_mode is not None and step_mode not in STEP_MODES:
         raise ConversionError(f"step_mode must be one of {STEP_MODES}, got {step_mode!r}")
@@ -311,7 +471,8 @@ def trace_model(model: nn.Module, example_input: torch.Tensor, timesteps: int, *
     example = torch.as_tensor(example_input)
     if not example.is_floating_point():
         example = example.float()
-    lead = layout.input_layout(tuple(example.shape), timesteps, step_mode, input_shape)
+    lead = layout.input_layout(tuple(example.shape), timesteps, step_mode, input_shape,
+                               input_layout)
     if lead == layout.SEQ and _declared_mode(model, step_mode, converters) == "single":
         example, lead = example[0], layout.STEP  # called once per step: trace one frame
     batch = layout.tracing_batch(timesteps)
@@ -320,7 +481,7 @@ def trace_model(model: nn.Module, example_input: torch.Tensor, timesteps: int, *
     x = example.index_select(axis, index).to(_model_dtype(model))
 
     tracer = _Tracer(model, timesteps, batch, converters)
-    features = tuple(x.shape[len(lead):])
+    features = layout.split(tuple(x.shape), lead, timesteps, batch)
     tracer.emit(Input(name="input", shape=features))
     tracer.bind(x, Traced("input", lead))
     hooks = []
