@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from snnc.backends import refsim
-from snnc.ir import CLIF, LIF, Add, Conv2d, Dense, Graph, Input, Readout
+from snnc.ir import CLIF, LIF, NODE_TYPES, Add, Conv2d, Dense, FxLIF, Graph, Input, Readout
 
 
 def _load(stem: str):
@@ -104,3 +105,27 @@ def bad_template(bad_inputs, tmp_path_factory):
 def bad_folder(bad_inputs, bad_template, tmp_path):
     """A fresh copy of the bad-input files, with FIFOs and a private /dev/full node."""
     return bad_inputs.copy_inputs(bad_template, tmp_path / "work")
+
+
+@pytest.fixture(scope="module")
+def new_types():
+    """Two new node types, registered as any node type is (NODE_TYPES), removed afterwards:
+    a float neuron subclassing LIF and a fixed-point one subclassing FxLIF. Every stage
+    that interprets neurons must refuse them (tests/core/test_rules.py, tests/lava)."""
+    before = dict(NODE_TYPES)
+
+    @dataclass(frozen=True, eq=False, kw_only=True)
+    class PLIF(LIF):
+        """LIF with a learnable decay (the next issue's PLIF, say)."""
+
+        w_decay: float = 0.0
+
+    @dataclass(frozen=True, eq=False, kw_only=True)
+    class FxPLIF(FxLIF):
+        """Its fixed-point form, with a field no table has heard of."""
+
+        dw: int = 0
+
+    yield PLIF, FxPLIF
+    NODE_TYPES.clear()
+    NODE_TYPES.update(before)

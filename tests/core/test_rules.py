@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy as np
@@ -54,29 +53,6 @@ FIXED_TYPES = {t for name, t in NODE_TYPES.items() if name.startswith("Fx")} | {
 
 
 # -- a new neuron type, as a developer would add one -------------------------------------------
-
-@pytest.fixture(scope="module")
-def new_types():
-    """Two new node types, registered as any node type is (NODE_TYPES), removed afterwards:
-    a float neuron subclassing LIF and a fixed-point one subclassing FxLIF."""
-    before = dict(NODE_TYPES)
-
-    @dataclass(frozen=True, eq=False, kw_only=True)
-    class PLIF(LIF):
-        """LIF with a learnable decay (the next issue's PLIF, say)."""
-
-        w_decay: float = 0.0
-
-    @dataclass(frozen=True, eq=False, kw_only=True)
-    class FxPLIF(FxLIF):
-        """Its fixed-point form, with a field no table has heard of."""
-
-        dw: int = 0
-
-    yield PLIF, FxPLIF
-    NODE_TYPES.clear()
-    NODE_TYPES.update(before)
-
 
 def float_net(neuron_cls=LIF) -> Graph:
     return Graph.build([

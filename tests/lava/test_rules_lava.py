@@ -9,7 +9,6 @@ source (AbstractPyLifModelFixed.__init__).
 """
 
 import dataclasses
-from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy as np
@@ -32,25 +31,6 @@ T = 2
 FIXED_NEURONS = {t for t in NODE_TYPES.values() if issubclass(t, FxNeuron)}
 FLOAT_NEURONS = {t for t in NODE_TYPES.values()
                  if issubclass(t, Neuron) and not issubclass(t, FxNeuron)}
-
-
-@pytest.fixture(scope="module")
-def new_types():
-    """A float neuron subclassing LIF and a fixed-point one subclassing FxLIF, registered as
-    any node type is, removed from NODE_TYPES afterwards."""
-    before = dict(NODE_TYPES)
-
-    @dataclass(frozen=True, eq=False, kw_only=True)
-    class PLIF(LIF):
-        w_decay: float = 0.0
-
-    @dataclass(frozen=True, eq=False, kw_only=True)
-    class FxPLIF(FxLIF):
-        dw: int = 0
-
-    yield PLIF, FxPLIF
-    NODE_TYPES.clear()
-    NODE_TYPES.update(before)
 
 
 @pytest.fixture(scope="module")
