@@ -45,7 +45,8 @@ envs: $(VENV)/.ready $(LAVA)/.ready
 EXAMPLE_MODELS := stbp_resnet=examples/models.py:stbp_resnet \
                   clif_vgg=examples/models.py:clif_vgg \
                   clif_preact_resnet=examples/models.py:clif_preact_resnet \
-                  stbp_custom=examples/stbp_custom.py:stbp_custom_net
+                  stbp_custom=examples/stbp_custom.py:stbp_custom_net \
+                  stbp_timelast=examples/stbp_timelast.py:stbp_timelast_net
 
 # The main job: compile every shipped example for loihi2, then check it with the reference
 # simulator and with Lava (fixed_pt and floating_pt) on the digits test split. Stops at the

@@ -9,6 +9,8 @@ snnc targets, at a size that trains on a CPU in seconds:
 - `clif_vgg`, `clif_preact_resnet`: CLIF networks (Huang et al. 2024) with plain per-step
   BatchNorm, in multi-step (`'m'`) or the authors' single-step (`'s'`) style.
 - `stbp_custom`: user-written STBP modules with their own converters (`stbp_custom.py`).
+- `stbp_timelast`: STBP written time-last, `[N, C, H, W, T]`, answering by spike count
+  (`stbp_timelast.py`).
 
 Use `run(model, x, timesteps)` to evaluate either step style. Submodule names (`conv1`,
 `bn1`, `sn1`, `layer1`, `fc`) are the names snnc reports.
@@ -51,6 +53,12 @@ except ModuleNotFoundError as exc:  # loaded by path: examples/ is not on sys.pa
     if exc.name != "stbp_custom":
         raise
     stbp_custom = _load_sibling("stbp_custom")
+try:
+    import stbp_timelast
+except ModuleNotFoundError as exc:
+    if exc.name != "stbp_timelast":
+        raise
+    stbp_timelast = _load_sibling("stbp_timelast")
 
 #: Threshold of the STBP ResNet's LIF neurons; tdBN scales by it.
 V_TH = 0.5
@@ -286,4 +294,5 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "clif_vgg": clif_vgg,
     "clif_preact_resnet": clif_preact_resnet,
     "stbp_custom": stbp_custom.stbp_custom_net,
+    "stbp_timelast": stbp_timelast.stbp_timelast_net,
 }

@@ -57,13 +57,15 @@ class TraceCheck:
 
 def run_torch(model: nn.Module, inputs: np.ndarray, timesteps: int, step_mode: str,
               input_lead: layout.Lead, frame_ndim: int, modules: dict[str, str],
-              dtype: torch.dtype = torch.float64) -> tuple[dict[str, np.ndarray], list]:
+              dtype: torch.dtype = torch.float64, time_last: frozenset[str] = frozenset(),
+              ) -> tuple[dict[str, np.ndarray], list]:
     """Run the model on a deep copy in `dtype` and record named modules' outputs.
 
     inputs: `[batch, *shape]` (the same frame every step) or `[T, batch, *shape]`, where
     `frame_ndim` = len(shape) + 1. A model traced from a time-last input (`input_lead`
-    TIME_LAST) is called once on `[batch, *shape, T]`. modules: key -> module path. Returns
-    each recording as `[T, batch, ...]` and the model's per-call outputs.
+    TIME_LAST) is called once on `[batch, *shape, T]`. modules: key -> module path; the keys
+    in `time_last` name modules that return `[batch, ..., T]`. Returns each recording as
+    `[T, batch, ...]` and the model's per-call outputs.
     """
     net = copy.deepcopy(model).to(dtype).eval()
     by_path = dict(net.named_modules())
@@ -96,6 +98,8 @@ def run_torch(model: nn.Module, inputs: np.ndarray, timesteps: int, step_mode: s
         reset_states(net)
     spikes = {key: (outs[0] if step_mode == "multi" else torch.stack(outs)).cpu().numpy()
               for key, outs in recorded.items()}
+    for key in time_last & spikes.keys():
+        spikes[key] = np.moveaxis(spikes[key], -1, 0)
     return spikes, outputs
 
 
@@ -121,20 +125,25 @@ def check_trace(model: nn.Module, result: TraceResult, inputs: np.ndarray,
     (input_node,) = (n for n in graph if isinstance(n, Input))
     torch_spikes, outputs = run_torch(model, inputs, timesteps, result.step_mode,
                                       result.input_lead, len(input_node.shape) + 1,
-                                      result.neuron_modules)
+                                      result.neuron_modules,
+                                      time_last=result.time_last_neurons)
     sim = simulate(graph, inputs, timesteps)
     report = TraceCheck(samples=int(np.asarray(inputs).shape[-len(input_node.shape) - 1]),
                         timesteps=timesteps)
     for name in result.neuron_modules:
         report.layers.append(compare_spikes(name, torch_spikes[name], sim.spikes[name]))
-    for name, value in zip(graph.outputs, _torch_finals(outputs, result.step_mode), strict=False):
-        node = graph[name]
-        final = sim.spikes[name].mean(axis=0) if isinstance(node, Neuron) and node.spiking \
-            else sim.readout[name]
+    for read, value in zip(result.outputs, _torch_finals(outputs, result.step_mode),
+                           strict=False):
+        node = graph[read.name]
+        final = sim.spikes[read.name].mean(axis=0) if isinstance(node, Neuron) and node.spiking \
+            else sim.readout[read.name]
+        if read.time_last:
+            value = np.moveaxis(value, -1, 0)
         if value.ndim == final.ndim + 1:  # a multi-step model returning the sequence
             value = value.mean(axis=0)
         if value.shape == final.shape:
-            report.output_max_abs_diff[name] = float(np.max(np.abs(value - final)))
+            diff = np.abs(value - read.scale * final)
+            report.output_max_abs_diff[read.name] = float(np.max(diff))
     return report
 
 

@@ -6,10 +6,13 @@ Every tensor the tracer follows has some leading axes that are not per-sample fe
     ("T", "N")   a whole sequence (multi-step models) [T, N, *features]
     ("TN",)      time and batch merged by hand        [T*N, *features]  (flatten(0, 1))
     ("1", "N")   a frame unsqueezed for repetition    [1, N, *features]
-    ("N", "T")   a time-last sequence (--input-layout NT) [N, *features, T]: the only lead
-                 whose time axis is not leading; the tracer follows it to a permute/movedim
-                 that brings time to the front, into per-step loops (x[..., t], unbind(-1))
-                 and back out of them (stack(dim=-1), then sum/mean(-1) at the output)
+    ("N", "T")   a time-last sequence (--input-layout NT) [N, *features, T]: the tracer
+                 follows it through converters the user wrote for time-last modules, reshapes
+                 of the features (x.view(N, -1, T)), a permute/movedim that brings time to
+                 the front, per-step loops (x[..., t], unbind(-1)) and back out of them
+                 (stack(dim=-1)), and sum/mean(-1) at the output
+    ("N", "1")   a frame unsqueezed at the end [N, *features, 1], about to be repeated or
+                 expanded over time: x.unsqueeze(-1).repeat(1, ..., 1, T)
 
 Layout operations (view, reshape, flatten, unsqueeze, repeat, expand, ...) are understood
 from the concrete shapes before and after: the tracer runs with a batch size N that differs
@@ -31,6 +34,8 @@ STEP: Lead = ("N",)
 MERGED: Lead = ("TN",)
 UNSQUEEZED: Lead = ("1", "N")
 TIME_LAST: Lead = ("N", "T")
+UNSQUEEZED_LAST: Lead = ("N", "1")
+_LAST = {TIME_LAST: "T", UNSQUEEZED_LAST: "1"}  # leads whose time axis is the last one
 
 #: `--input-layout` / `trace(input_layout=)`: how the example input holds time and batch.
 INPUT_LAYOUTS = {"frame": STEP, "TN": SEQ, "NT": TIME_LAST}
@@ -41,7 +46,13 @@ ALLOWED = {
     (SEQ, MERGED), (MERGED, SEQ),
     (STEP, UNSQUEEZED), (UNSQUEEZED, STEP), (UNSQUEEZED, SEQ),
     (STEP, SEQ), (STEP, MERGED),
+    (STEP, UNSQUEEZED_LAST), (UNSQUEEZED_LAST, STEP), (UNSQUEEZED_LAST, TIME_LAST),
 }
+
+
+def time_last(lead: Lead) -> bool:
+    """Whether `lead` keeps time in the last axis: [N, *features, T] (or T = 1)."""
+    return lead in _LAST
 
 
 def lead_dims(lead: Lead, timesteps: int, batch: int) -> tuple[int, ...]:
@@ -52,8 +63,9 @@ def lead_dims(lead: Lead, timesteps: int, batch: int) -> tuple[int, ...]:
 def split(shape: tuple[int, ...], lead: Lead, timesteps: int,
           batch: int) -> tuple[int, ...] | None:
     """The per-sample features of `shape` under `lead`, or None if the leading axes differ."""
-    if lead == TIME_LAST:
-        if len(shape) < 2 or shape[0] != batch or shape[-1] != timesteps:
+    if lead in _LAST:
+        last = timesteps if lead == TIME_LAST else 1
+        if len(shape) < 2 or shape[0] != batch or shape[-1] != last:
             return None
         return tuple(shape[1:-1])
     dims = lead_dims(lead, timesteps, batch)
@@ -66,8 +78,8 @@ def infer_relayout(lead: Lead, features: tuple[int, ...], out_shape: tuple[int, 
                    timesteps: int, batch: int) -> list[tuple[Lead, bool]]:
     """Every reading of `out_shape` as (new lead, is_flatten) reachable from `lead`."""
     readings = []
-    for new in (STEP, SEQ, MERGED, UNSQUEEZED):
-        if new == UNSQUEEZED and timesteps == 1:
+    for new in (STEP, SEQ, MERGED, UNSQUEEZED, TIME_LAST, UNSQUEEZED_LAST):
+        if new in (UNSQUEEZED, UNSQUEEZED_LAST) and timesteps == 1:
             continue  # with T = 1 the unsqueezed frame is the sequence itself
         out_features = split(out_shape, new, timesteps, batch)
         if out_features is None or (new != lead and (lead, new) not in ALLOWED):

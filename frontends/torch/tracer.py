@@ -24,7 +24,7 @@ from torch.utils._pytree import tree_flatten
 from snnc.errors import SnncError
 from snnc.frontends.torch import layout
 from snnc.frontends.torch.context import ConversionError, ConvertContext
-from snnc.frontends.torch.converters import layout_module
+from snnc.frontends.torch.converters import batch_norm, layout_module
 from snnc.frontends.torch.registry import ConverterFn, find_converter, supported_types
 from snnc.ir import Add, Flatten, Graph, Input, Neuron, Node, Readout, TensorType
 
@@ -37,8 +37,10 @@ _RELAYOUT = {"flatten", "view", "reshape", "unsqueeze", "squeeze", "repeat", "ex
 _TIME_REDUCE = {"mean", "sum"}
 _IDENTITY = {"dropout", "feature_alpha_dropout", "alpha_dropout", "identity"}
 _SAME = {"contiguous", "clone", "detach", "to", "float", "double"}  # keep every axis
-_TIME_TO_FRONT = {"permute", "movedim", "moveaxis"}
-SUPPORTED_FUNCTIONS = sorted(_ADD | _RELAYOUT | _TIME_REDUCE | _IDENTITY)
+_MOVE_TIME = {"permute", "movedim", "moveaxis", "transpose", "swapaxes", "swapdims"}
+_SCALE = {"div", "__truediv__", "true_divide", "mul", "__mul__", "__rmul__"}  # of an output
+SUPPORTED_FUNCTIONS = sorted(_ADD | _RELAYOUT | _TIME_REDUCE | _IDENTITY | _MOVE_TIME
+                             | {"stack", "unbind"})
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,22 @@ class Traced:
     name: str
     lead: layout.Lead
     reduced: bool = False  # already averaged or summed over time: only an output may be
+    #: what the model's value is in units of the graph's answer (the spike rate of a spiking
+    #: output, the readout's value otherwise): `.sum(-1)` of spikes is T, `/ T` after it 1
+    scale: float = 1.0
     #: the step of a per-step loop over a time-last input (`x[..., t]`, `x.unbind(-1)`)
     step: int | None = None
+
+
+@dataclass(frozen=True)
+class OutputRead:
+    """How the model's own value for one graph output compares with the graph's answer:
+    model value = scale * answer, after moving time to the front when `time_last` (a
+    time-last sequence the model returns unreduced)."""
+
+    name: str
+    scale: float = 1.0
+    time_last: bool = False
 
 
 @dataclass
@@ -58,6 +74,9 @@ class TraceResult:
     step_mode: str
     input_lead: layout.Lead
     neuron_modules: dict[str, str] = field(default_factory=dict)  # IR name -> module path
+    #: neurons that see time last ([N, ..., T] per call); the others see [N, ...] or [T, N, ...]
+    time_last_neurons: frozenset[str] = frozenset()
+    outputs: tuple[OutputRead, ...] = ()
 
 
 class _Tracer:
@@ -80,6 +99,9 @@ class _Tracer:
         self.neuron_leads: dict[str, layout.Lead] = {}
         self.neuron_modules: dict[str, str] = {}
         self.step0: list[tuple[tuple, Traced]] = []  # ops of step 0 of a per-step loop
+        #: buffers a per-step loop fills (`out[..., t] = y`): id -> (lead, {step: value})
+        self.pure: dict[tuple, Traced] = {}  # (module path, input, lead) -> output
+        self.filling: dict[int, tuple[layout.Lead, dict[int, Traced]]] = {}
         self.replayed: Counter[int] = Counter()      # ops of each later step matched so far
 
     # -- graph building ------------------------------------------------------------------------
@@ -115,6 +137,10 @@ class _Tracer:
         try:
             return self.values[id(tensor)]
         except KeyError:
+            if id(tensor) in self.filling:
+                missing = sorted(set(range(self.T)) - set(self.filling[id(tensor)][1]))
+                raise ConversionError(f"{where} reads a buffer a per-step loop fills before "
+                                      f"every step is in (steps {missing} missing)") from None
             raise ConversionError(
                 f"{where} received a tensor that does not come from the model input (a "
                 "constant or a parameter used directly); snnc traces only dataflow from the "
@@ -143,7 +169,7 @@ class _Tracer:
             raise ConversionError(f"{where} is called with {len(tensors)} tensors; "
                                   "converted modules take exactly one")
         x = self.lookup(tensors[0], where)
-        if x.lead == layout.TIME_LAST:
+        if x.lead == layout.TIME_LAST and not _reads_time_last(conv):
             raise self.time_last(where)
         self.pending.append((module, path, conv, x))
         self.leaf_depth = 1
@@ -162,7 +188,15 @@ class _Tracer:
         if x.step and isinstance(out, torch.Tensor):  # a later step: the module of step 0
             self.replay(where, ("module", path, x.name, tuple(out.shape)), out, x.step)
             return
+        if (path, x.name, x.lead) in self.pure and isinstance(out, torch.Tensor):
+            # the same stateless module on the same value again (a shape probe, a loop over
+            # steps of one frame): the same value
+            self.bind(out, replace(self.pure[(path, x.name, x.lead)], step=x.step))
+            return
         self.convert_module(module, path, conv, x, args, out, where)
+        if isinstance(out, torch.Tensor) and id(out) in self.values \
+                and not isinstance(self.nodes[self.values[id(out)].name], Neuron):
+            self.pure[(path, x.name, x.lead)] = self.values[id(out)]
         if x.step == 0:
             self.record(("module", path, x.name, tuple(out.shape)), out)
 
@@ -235,10 +269,13 @@ class _Tracer:
         scope = self.scopes[-1] if self.scopes else "<model>"
         where = f"torch function {fname!r} in module {scope!r}"
         if any(t.lead == layout.TIME_LAST for _, t in traced):
-            self.from_time_last(where, fname, traced, args, kwargs, out)
+            self.from_time_last(where, func, traced, args, kwargs, out)
             return out
         if fname == "stack" and isinstance(out, torch.Tensor):
             self.bind(out, self.stack(where, traced, args, kwargs, out))
+            return out
+        if fname == "__setitem__" and len(args) == 3:
+            self.assign(where, args)
             return out
         if not isinstance(out, torch.Tensor):
             if fname == "__setitem__" or any(isinstance(o, torch.Tensor)
@@ -246,6 +283,9 @@ class _Tracer:
                 raise self.refuse_in_leaf() or ConversionError(
                     f"{where} is not supported on traced values")
             return out  # shape and size queries
+        if fname in _SCALE and len(traced) == 1 and traced[0][1].reduced:
+            self.bind(out, self.rescale(where, fname, traced[0], args))
+            return out
         if any(t.reduced for _, t in traced):
             raise ConversionError(f"{where} reads a value already averaged over time; a "
                                   "time reduction may only produce the model output")
@@ -259,15 +299,19 @@ class _Tracer:
         if step:  # a later step: the function of step 0
             self.replay(where, key, out, step)
             return out
-        self.apply_function(where, fname, flat, traced, args, kwargs, out)
+        self.apply_function(where, func, fname, flat, traced, args, kwargs, out)
         if step == 0:
             self.record(key, out)
         return out
 
-    def apply_function(self, where: str, fname: str, flat: list, traced: list, args: tuple,
-                       kwargs: dict, out: torch.Tensor) -> None:
+    def apply_function(self, where: str, func: Any, fname: str, flat: list, traced: list,
+                       args: tuple, kwargs: dict, out: torch.Tensor) -> None:
         if fname in _ADD:
             self.bind(out, self.add(where, flat, traced, kwargs))
+        elif fname in _MOVE_TIME and traced[0][1].lead == layout.SEQ and len(traced) == 1 \
+                and _permutation(func, args, kwargs, traced[0][0].ndim) == \
+                (*range(1, traced[0][0].ndim), 0):  # [T, N, ...] -> [N, ..., T]
+            self.bind(out, Traced(traced[0][1].name, layout.TIME_LAST))
         elif fname in _RELAYOUT or fname in _IDENTITY:
             src, t = traced[0]
             if not out.is_floating_point():
@@ -315,7 +359,39 @@ class _Tracer:
                 "one loop over the time-last input (steps 0..T-1 in order), along dim 0 or -1")
         return Traced(values[0].name, layout.SEQ if dim == 0 else layout.TIME_LAST)
 
-    def from_time_last(self, where: str, fname: str, traced: list, args: tuple,
+    def assign(self, where: str, args: tuple) -> None:
+        """`buf[..., t] = y` (or `buf[t] = y`) for t = 0..T-1 into a buffer made with
+        torch.zeros: the loop's way of stacking its per-step values, time last (or first);
+        y is step t of a per-step loop, or a frame (the same every step). The buffer becomes
+        a traced value once every step is in; it must not be read before."""
+        buf, index, value = args
+        t = self.values.get(id(value)) if isinstance(value, torch.Tensor) else None
+        if isinstance(index, int) and not isinstance(index, bool):
+            lead, step = layout.SEQ, index
+        else:
+            lead, step = layout.TIME_LAST, _last_axis_index(index, buf.ndim)
+        filled = self.filling.get(id(buf), (lead, {}))
+        if t is None or id(buf) in self.values or t.lead != layout.STEP or step is None \
+                or t.step not in (None, step % self.T) or filled[0] != lead \
+                or layout.split(tuple(buf.shape), lead, self.T, self.N) \
+                != self.types[t.name].shape:
+            raise self.refuse_in_leaf() or ConversionError(
+                f"{where}: snnc follows assignment into a tensor only to collect the values of "
+                "a per-step loop, out[..., t] = y (or out[t] = y) with y computed from step t "
+                "of the time-last input, into a buffer of shape [N, ..., T] ([T, N, ...]) "
+                "made for it")
+        filled[1][step % self.T] = t
+        self.filling[id(buf)] = filled
+        self.alive.append(buf)
+        values = filled[1]
+        if len(values) == self.T:
+            if len({v.name for v in values.values()}) != 1:
+                raise ConversionError(f"{where}: the steps assigned into one buffer come from "
+                                      "different computations")
+            del self.filling[id(buf)]
+            self.bind(buf, Traced(values[0].name, lead))
+
+    def from_time_last(self, where: str, func: Any, traced: list, args: tuple,
                        kwargs: dict, out: Any) -> None:
         """A time-last value `[N, *features, T]` (input_layout 'NT', or a stack along dim -1)
         is followed through a permute/movedim that makes it `[T, N, *features]`, per-step
@@ -323,6 +399,7 @@ class _Tracer:
         output), and copies that keep it."""
         if len(traced) != 1 or (traced[0][1].reduced):
             raise self.time_last(where)
+        fname = getattr(func, "__name__", repr(func))
         (src, t), = traced
         if not isinstance(out, torch.Tensor):
             outs = [o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor)]
@@ -335,26 +412,46 @@ class _Tracer:
                 self.bind(o, Traced(t.name, layout.STEP, step=step))
             return
         shape = tuple(out.shape)
-        features = self.types[t.name].shape
         if fname in _SAME and layout.split(shape, t.lead, self.T, self.N) is not None:
             self.bind(out, t)
-        elif fname in _TIME_TO_FRONT and \
-                layout.split(shape, layout.SEQ, self.T, self.N) == features:
+        elif fname in _MOVE_TIME and _permutation(func, args, kwargs, src.ndim) == \
+                (src.ndim - 1, *range(src.ndim - 1)):  # [N, ..., T] -> [T, N, ...]
             self.bind(out, Traced(t.name, layout.SEQ))
         elif fname == "__getitem__" and (step := _last_axis_index(args[1], src.ndim)) is not None:
             self.bind(out, Traced(t.name, layout.STEP, step=step % self.T))
         elif fname in _TIME_REDUCE:
             self.bind(out, self.time_reduce(where, fname, traced, args, kwargs))
+        elif fname in _RELAYOUT or fname in _IDENTITY:  # x.view(N, -1, T): features only
+            self.bind(out, self.relayout(where, t, src, out, fname))
         else:
             raise self.time_last(where)
 
     def time_last(self, where: str) -> ConversionError:
         return ConversionError(
-            f"{where} reads a time-last value (--input-layout NT, input_layout='NT': "
-            "[N, *input_shape, T]); snnc follows it only through per-step indexing x[..., t] or "
-            "x.unbind(-1), a permute or movedim that brings time to the front (e.g. "
-            "x.movedim(-1, 0)), and .sum(-1)/.mean(-1) at the model output; feed [T, N, ...] "
-            "with --input-layout TN, or move time to the front first")
+            f"{where} reads a time-last value [N, ..., T]; snnc follows one through modules "
+            "whose converter you registered (they take and return time last), batch norm, "
+            "reshapes of the features that keep N first and T last (x.view(N, -1, T)), "
+            "per-step indexing x[..., t] or x.unbind(-1), a permute or movedim that brings "
+            "time to the front (x.movedim(-1, 0)), and .sum(-1)/.mean(-1) at the model output")
+
+    def rescale(self, where: str, fname: str, traced: tuple, args: tuple) -> Traced:
+        """`out.sum(-1) / T` and the like at the model output: a positive constant factor
+        changes the model's value, not its answer (argmax); remember it for the check."""
+        src, t = traced
+        others = [a for a in args if a is not src]
+        factor = others[0] if len(others) == 1 else None
+        if isinstance(factor, torch.Tensor) and factor.numel() == 1 \
+                and id(factor) not in self.values:
+            factor = factor.item()
+        if not isinstance(factor, int | float) or isinstance(factor, bool) \
+                or not factor > 0 or factor == float("inf") \
+                or (fname != "mul" and not fname.endswith("mul__") and args[0] is not src):
+            raise ConversionError(
+                f"{where}: a value already summed or averaged over time may only be "
+                f"multiplied or divided by a positive number (e.g. out.sum(-1) / T), got "
+                f"{factor!r}")
+        divide = fname in ("div", "__truediv__", "true_divide")
+        return replace(t, scale=t.scale / factor if divide else t.scale * factor)
 
     def refuse_in_leaf(self) -> ConversionError | None:
         """Inside a module with no submodules and no converter, an unsupported function means
@@ -405,7 +502,9 @@ class _Tracer:
                                   "[T, N, ...] sequence, dim -1 of a time-last one) is "
                                   "supported, at the model output")
         if isinstance(self.nodes[t.name], Neuron) and self.nodes[t.name].spiking:
-            return Traced(t.name, layout.STEP, reduced=True)  # a firing rate: read the spikes
+            # a firing rate or a spike count: read the spikes
+            return Traced(t.name, layout.STEP, reduced=True,
+                          scale=float(self.T) if fname == "sum" else 1.0)
         readout = Readout(name=self.fresh(f"{t.name}.readout"), inputs=(t.name,),
                           mean=fname == "mean")
         return Traced(self.emit(readout), layout.STEP, reduced=True)
@@ -424,6 +523,19 @@ class _Mode(TorchFunctionMode):
         return self.tracer.on_function(func, args, kwargs, out)
 
 
+def _permutation(func: Any, args: tuple, kwargs: dict, ndim: int) -> tuple[int, ...] | None:
+    """The axis order a permute / movedim / transpose call makes, found by applying it to a
+    probe whose axes all have different sizes; None if the call does not run on it."""
+    probe = torch.empty(tuple(range(2, ndim + 2)))
+    try:
+        moved = func(probe, *args[1:], **kwargs)
+    except Exception:  # noqa: BLE001 - arguments this probe cannot take: not a permutation
+        return None
+    if not isinstance(moved, torch.Tensor) or moved.ndim != ndim:
+        return None
+    return tuple(size - 2 for size in moved.shape)
+
+
 def _last_axis_index(index: Any, ndim: int) -> int | None:
     """t for `x[..., t]` or `x[:, ..., :, t]` (one integer on the last axis), else None."""
     if not isinstance(index, tuple) or not index or not isinstance(index[-1], int) \
@@ -434,6 +546,16 @@ def _last_axis_index(index: Any, ndim: int) -> int | None:
     if rest == (Ellipsis,) or (len(rest) == ndim - 1 and all(i == full for i in rest)):
         return index[-1]
     return None
+
+
+def _reads_time_last(conv: ConverterFn) -> bool:
+    """Whether a module with this converter may receive a time-last value: converters the
+    user registered (their modules take and return time last; the trace check holds them to
+    it) and the built-in ones that are exact on any axis order after the channel (batch norm)
+    or only reshape (Flatten, Identity, Dropout). A built-in convolution, linear layer or
+    neuron would run over the wrong axis."""
+    builtin = getattr(conv, "__module__", "").startswith("snnc.frontends.")
+    return not builtin or conv in (layout_module, batch_norm)
 
 
 def pass_through(module: nn.Module) -> bool:
@@ -510,12 +632,14 @@ def trace_model(model: nn.Module, example_input: torch.Tensor, timesteps: int, *
     if not outputs or None in outputs:
         raise ConversionError("the model must return a tensor (or a tuple of tensors) "
                               "computed from its input")
-    names = [_output(tracer, o) for o in outputs]
+    reads = tuple(_output(tracer, o) for o in outputs)
     mode = _step_mode(tracer, step_mode)
-    graph = Graph.build(tracer.nodes.values(), names)
+    graph = Graph.build(tracer.nodes.values(), [r.name for r in reads])
     log.info("traced %d nodes (%s-step model): %s", len(graph), mode,
              Counter(n.op for n in graph))
-    return TraceResult(graph, mode, lead, dict(tracer.neuron_modules))
+    time_last = frozenset(n for n, lead in tracer.neuron_leads.items()
+                          if lead == layout.TIME_LAST)
+    return TraceResult(graph, mode, lead, dict(tracer.neuron_modules), time_last, reads)
 
 
 def _declared_mode(model: nn.Module, requested: str | None,
@@ -536,18 +660,20 @@ def _model_dtype(model: nn.Module) -> torch.dtype:
     return torch.get_default_dtype()
 
 
-def _output(tracer: _Tracer, t: Traced) -> str:
+def _output(tracer: _Tracer, t: Traced) -> OutputRead:
     if t.reduced:
-        return t.name
+        return OutputRead(t.name, t.scale)
     node = tracer.nodes[t.name]
-    if t.lead not in (layout.STEP, layout.SEQ):
+    if t.lead not in (layout.STEP, layout.SEQ, layout.TIME_LAST):
         raise ConversionError(f"the model output {t.name!r} has layout {','.join(t.lead)}; "
-                              "expected [N, ...] or [T, N, ...]")
+                              "expected [N, ...], [T, N, ...] or [N, ..., T]")
+    time_last = t.lead == layout.TIME_LAST
     if isinstance(node, Neuron):
-        return t.name
+        return OutputRead(t.name, time_last=time_last)
     # A per-step value (single-step models; multi-step models that return the sequence):
     # the caller averages it over time, which is what the readout does.
-    return tracer.emit(Readout(name=tracer.fresh(f"{t.name}.readout"), inputs=(t.name,)))
+    readout = Readout(name=tracer.fresh(f"{t.name}.readout"), inputs=(t.name,))
+    return OutputRead(tracer.emit(readout), time_last=time_last)
 
 
 def _step_mode(tracer: _Tracer, requested: str | None) -> str:
@@ -558,7 +684,7 @@ def _step_mode(tracer: _Tracer, requested: str | None) -> str:
     for name, lead in tracer.neuron_leads.items():
         if lead == layout.STEP:
             modes[name] = "single"
-        elif lead == layout.SEQ:
+        elif lead in (layout.SEQ, layout.TIME_LAST):  # a whole sequence per call
             modes[name] = "multi"
         else:
             raise ConversionError(f"neuron {name!r} receives a tensor of layout "

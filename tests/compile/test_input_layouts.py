@@ -227,8 +227,10 @@ class Feeds(nn.Module):
      "torch function 'chunk' in module 'feeds' reads a time-last value"),
     (lambda m, x: m.sn(m.fc(x[..., 0] + x[..., 1])),
      "torch function 'add' in module 'feeds' combines values of different steps"),
-    (lambda m, x: torch.stack([m.sn(m.fc(x[..., t])) for t in range(T)], -1),
-     "the model output 'sn' has layout N,T"),
+    (lambda m, x: torch.stack([m.sn(m.fc(x[..., t])) for t in range(T)], -1).amax(-1),
+     "torch function 'amax' in module 'feeds' reads a time-last value"),
+    (lambda m, x: torch.stack([m.sn(m.fc(x[..., t])) for t in range(T)], -1).sum(-1) - 1,
+     "torch function 'sub' in module 'feeds' reads a value already averaged"),
     (lambda m, x: torch.stack([m.sn(m.fc(x[..., t])) if t else m.sn(x[..., t])
                                for t in range(T)], -1).sum(-1),
      "module 'fc' (Linear): step 1 of the per-step loop over the time-last input does not "
