@@ -58,20 +58,22 @@ class TraceCheck:
 def run_torch(model: nn.Module, inputs: np.ndarray, timesteps: int, step_mode: str,
               input_lead: layout.Lead, frame_ndim: int, modules: dict[str, str],
               dtype: torch.dtype = torch.float64, time_last: frozenset[str] = frozenset(),
-              ) -> tuple[dict[str, np.ndarray], list]:
+              loops_inside: bool = False) -> tuple[dict[str, np.ndarray], list]:
     """Run the model on a deep copy in `dtype` and record named modules' outputs.
 
     inputs: `[batch, *shape]` (the same frame every step) or `[T, batch, *shape]`, where
     `frame_ndim` = len(shape) + 1. A model traced from a time-last input (`input_lead`
     TIME_LAST) is called once on `[batch, *shape, T]`. modules: key -> module path; the keys
     in `time_last` name modules that return `[batch, ..., T]`. Returns each recording as
-    `[T, batch, ...]` and the model's per-call outputs.
+    `[T, batch, ...]` and the model's per-call outputs. A model that `loops_inside` (runs its
+    T steps in one call, passing neuron state) is called once on the frame or the sequence.
     """
     net = copy.deepcopy(model).to(dtype).eval()
     by_path = dict(net.named_modules())
     recorded: dict[str, list[torch.Tensor]] = {key: [] for key in modules}
     hooks = [by_path[path].register_forward_hook(
-        lambda m, a, out, key=key: recorded[key].append(out.detach()))
+        lambda m, a, out, key=key: recorded[key].append(
+            (out[0] if isinstance(out, tuple | list) else out).detach()))
         for key, path in modules.items()]
     x = torch.as_tensor(np.asarray(inputs), dtype=dtype)
     is_sequence = x.ndim == frame_ndim + 1
@@ -79,7 +81,9 @@ def run_torch(model: nn.Module, inputs: np.ndarray, timesteps: int, step_mode: s
     try:
         reset_states(net)
         with torch.no_grad():
-            if input_lead == layout.TIME_LAST:
+            if loops_inside:
+                outputs.append(net(x))
+            elif input_lead == layout.TIME_LAST:
                 seq = x if is_sequence else x.expand(timesteps, *x.shape)
                 outputs.append(net(seq.movedim(0, -1)))
             elif step_mode == "single":
@@ -96,7 +100,8 @@ def run_torch(model: nn.Module, inputs: np.ndarray, timesteps: int, step_mode: s
         for h in hooks:
             h.remove()
         reset_states(net)
-    spikes = {key: (outs[0] if step_mode == "multi" else torch.stack(outs)).cpu().numpy()
+    one = step_mode == "multi"  # one recording per call: the whole sequence
+    spikes = {key: (outs[0] if one else torch.stack(outs)).cpu().numpy()
               for key, outs in recorded.items()}
     for key in time_last & spikes.keys():
         spikes[key] = np.moveaxis(spikes[key], -1, 0)
@@ -126,14 +131,17 @@ def check_trace(model: nn.Module, result: TraceResult, inputs: np.ndarray,
     torch_spikes, outputs = run_torch(model, inputs, timesteps, result.step_mode,
                                       result.input_lead, len(input_node.shape) + 1,
                                       result.neuron_modules,
-                                      time_last=result.time_last_neurons)
+                                      time_last=result.time_last_neurons,
+                                      loops_inside=result.loops_inside)
     sim = simulate(graph, inputs, timesteps)
     report = TraceCheck(samples=int(np.asarray(inputs).shape[-len(input_node.shape) - 1]),
                         timesteps=timesteps)
     for name in result.neuron_modules:
         report.layers.append(compare_spikes(name, torch_spikes[name], sim.spikes[name]))
-    for read, value in zip(result.outputs, _torch_finals(outputs, result.step_mode),
-                           strict=False):
+    mode = "multi" if result.loops_inside else result.step_mode  # one call per sample
+    for read, value in zip(result.outputs, _torch_finals(outputs, mode), strict=False):
+        if read.membrane:
+            continue  # not a graph output: the spikes of the same neuron are
         node = graph[read.name]
         final = sim.spikes[read.name].mean(axis=0) if isinstance(node, Neuron) and node.spiking \
             else sim.readout[read.name]

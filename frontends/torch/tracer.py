@@ -53,8 +53,11 @@ class Traced:
     #: what the model's value is in units of the graph's answer (the spike rate of a spiking
     #: output, the readout's value otherwise): `.sum(-1)` of spikes is T, `/ T` after it 1
     scale: float = 1.0
-    #: the step of a per-step loop over a time-last input (`x[..., t]`, `x.unbind(-1)`)
+    #: the step of a per-step loop (`x[..., t]`, `x[t]`, a loop passing neuron state)
     step: int | None = None
+    #: the neuron state (membrane, current) a stateful module returns beside its spikes,
+    #: to be passed back to it at the next step: the module's path
+    state: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,9 @@ class OutputRead:
     name: str
     scale: float = 1.0
     time_last: bool = False
+    #: the membrane of a spiking neuron (snnTorch's `spk, mem` outputs): not a graph output;
+    #: the model is decoded by the spikes it also returns
+    membrane: bool = False
 
 
 @dataclass
@@ -74,6 +80,10 @@ class TraceResult:
     step_mode: str
     input_lead: layout.Lead
     neuron_modules: dict[str, str] = field(default_factory=dict)  # IR name -> module path
+    #: the model runs all T steps in one call, passing neuron state along (`spk, mem =
+    #: lif(cur, mem)` in a loop inside forward); otherwise single-step models are called
+    #: once per step
+    loops_inside: bool = False
     #: neurons that see time last ([N, ..., T] per call); the others see [N, ...] or [T, N, ...]
     time_last_neurons: frozenset[str] = frozenset()
     outputs: tuple[OutputRead, ...] = ()
@@ -94,7 +104,8 @@ class _Tracer:
         self.scopes: list[str] = []
         self.scope_modules: list[nn.Module] = []
         self.leaf_depth = 0
-        self.pending: list[tuple[nn.Module, str, ConverterFn, Traced]] = []
+        self.pending: list[tuple[nn.Module, str, ConverterFn, Traced, int | None]] = []
+        self.loops_inside = False
         self.calls: Counter[str] = Counter()
         self.neuron_leads: dict[str, layout.Lead] = {}
         self.neuron_modules: dict[str, str] = {}
@@ -165,14 +176,38 @@ class _Tracer:
             return
         tensors = [a for a in tree_flatten(args)[0] if isinstance(a, torch.Tensor)]
         where = f"module {path!r} ({type(module).__name__})"
-        if len(tensors) != 1:
-            raise ConversionError(f"{where} is called with {len(tensors)} tensors; "
-                                  "converted modules take exactly one")
+        if not tensors:
+            raise ConversionError(f"{where} is called without a tensor")
         x = self.lookup(tensors[0], where)
         if x.lead == layout.TIME_LAST and not _reads_time_last(conv):
             raise self.time_last(where)
-        self.pending.append((module, path, conv, x))
+        self.pending.append((module, path, conv, x, self.state_step(where, path,
+                                                                      tensors[1:])))
         self.leaf_depth = 1
+
+    def state_step(self, where: str, path: str, states: list[torch.Tensor]) -> int | None:
+        """A stateful module called with its state (`spk, mem = lif(cur, mem)`): the step
+        this call is, 0 for a fresh all-zero state, k + 1 for the state it returned at step
+        k. None when the module takes only its input."""
+        if not states:
+            return None
+        traced = [self.values.get(id(s)) for s in states]
+        if all(t is None for t in traced):
+            if any(bool(s.detach().any()) for s in states):
+                raise ConversionError(
+                    f"{where} is called with a state that is not all zeros and does not come "
+                    "from an earlier call of the same module; snnc takes the input as the "
+                    "first tensor and, after it, only the state the module returned at the "
+                    "previous step (or a fresh zero state)")
+            return 0
+        steps = {t.step for t in traced if t is not None}
+        if None in traced or any(t.state != path for t in traced) or len(steps) != 1 \
+                or None in steps:
+            raise ConversionError(
+                f"{where} is called with extra tensors that are not the state it returned at "
+                "the previous step; converted modules take their input first and, after it, "
+                "only their own state from the previous step")
+        return steps.pop() + 1
 
     def post_hook(self, module: nn.Module, args: tuple, out: Any) -> None:
         if self.leaf_depth > 1:
@@ -183,30 +218,52 @@ class _Tracer:
             self.scope_modules.pop()
             return
         self.leaf_depth = 0
-        module, path, conv, x = self.pending.pop()
+        module, path, conv, x, state_step = self.pending.pop()
         where = f"module {path!r} ({type(module).__name__})"
-        if x.step and isinstance(out, torch.Tensor):  # a later step: the module of step 0
-            self.replay(where, ("module", path, x.name, tuple(out.shape)), out, x.step)
+        outs = [o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor)]
+        if not outs:
+            raise ConversionError(f"{where} returned {type(out).__name__}; expected a tensor "
+                                  "(or spikes followed by the neuron's state)")
+        step = x.step
+        if state_step is not None:  # a loop passing state: this call's step
+            if step is not None and step != state_step:
+                raise ConversionError(f"{where} is called at step {state_step} of its state "
+                                      f"with the input of step {step}")
+            step, self.loops_inside = state_step, True
+            x = replace(x, step=step)
+        key = ("module", path, x.name, tuple(outs[0].shape))
+        if step:  # a later step: the module of step 0
+            self.replay(where, key, outs[0], step)
+            self.bind_states(outs, path)
             return
-        if (path, x.name, x.lead) in self.pure and isinstance(out, torch.Tensor):
+        if (path, x.name, x.lead) in self.pure and len(outs) == 1:
             # the same stateless module on the same value again (a shape probe, a loop over
             # steps of one frame): the same value
-            self.bind(out, replace(self.pure[(path, x.name, x.lead)], step=x.step))
+            self.bind(outs[0], replace(self.pure[(path, x.name, x.lead)], step=step))
             return
-        self.convert_module(module, path, conv, x, args, out, where)
-        if isinstance(out, torch.Tensor) and id(out) in self.values \
-                and not isinstance(self.nodes[self.values[id(out)].name], Neuron):
-            self.pure[(path, x.name, x.lead)] = self.values[id(out)]
-        if x.step == 0:
-            self.record(("module", path, x.name, tuple(out.shape)), out)
+        self.convert_module(module, path, conv, x, args, outs, where)
+        if len(outs) == 1 and id(outs[0]) in self.values \
+                and not isinstance(self.nodes[self.values[id(outs[0])].name], Neuron):
+            self.pure[(path, x.name, x.lead)] = self.values[id(outs[0])]
+        if step == 0:
+            self.record(key, outs[0])
+            self.bind_states(outs, path)
+
+    def bind_states(self, outs: list[torch.Tensor], path: str) -> None:
+        """The tensors a neuron module returns after its spikes (snnTorch's mem, syn) are its
+        state: only to be passed back to it, stacked, or returned."""
+        spikes = self.values[id(outs[0])]
+        for o in outs[1:]:
+            self.bind(o, replace(spikes, state=path))
 
     def convert_module(self, module: nn.Module, path: str, conv: ConverterFn, x: Traced,
-                       args: tuple, out: Any, where: str) -> None:
+                       args: tuple, outs: list[torch.Tensor], where: str) -> None:
         if x.reduced:
             raise ConversionError(f"{where} reads a value already averaged over time; "
                                   "a time reduction may only produce the model output")
-        if not isinstance(out, torch.Tensor):
-            raise ConversionError(f"{where} returned {type(out).__name__}; expected a tensor")
+        if x.state is not None:
+            raise self.membrane(where, x)
+        out = outs[0]
         if conv is layout_module:  # Flatten, Identity, Dropout: a reshape or nothing
             self.bind(out, self.relayout(where, x, args[0], out, type(module).__name__,
                                          name=self.fresh(path)))
@@ -223,7 +280,17 @@ class _Tracer:
                                       "neuron module must be used once")
             self.neuron_leads[out_name] = x.lead
             self.neuron_modules[out_name] = path
-        self.bind(out, Traced(out_name, x.lead))
+        elif len(outs) > 1:
+            raise ConversionError(f"{where} returned {len(outs)} tensors; only a neuron "
+                                  "module may return its state beside its output")
+        self.bind(out, Traced(out_name, x.lead, step=x.step))
+        self.bind_states(outs, path)
+
+    def membrane(self, where: str, t: Traced) -> ConversionError:
+        return ConversionError(
+            f"{where} reads the state (membrane) of neuron module {t.state!r}; the chip sends "
+            "only spikes between layers: pass the state back to its own module, or return it "
+            "from the model beside the spikes (the answer is then decoded by spike count)")
 
     def check_output(self, where: str, out_name: str, lead: layout.Lead,
                      out: torch.Tensor) -> None:
@@ -268,8 +335,17 @@ class _Tracer:
         fname = getattr(func, "__name__", repr(func))
         scope = self.scopes[-1] if self.scopes else "<model>"
         where = f"torch function {fname!r} in module {scope!r}"
+        states = [t for _, t in traced if t.state is not None]
+        if states and fname != "stack":
+            if not any(isinstance(o, torch.Tensor) for o in tree_flatten(out)[0]):
+                return out  # shape and size queries
+            raise self.membrane(where, states[0])
         if any(t.lead == layout.TIME_LAST for _, t in traced):
             self.from_time_last(where, func, traced, args, kwargs, out)
+            return out
+        if len(traced) == 1 and traced[0][1].lead == layout.SEQ and fname in ("__getitem__",
+                                                                               "unbind"):
+            self.step_of_sequence(where, fname, traced[0], args, kwargs, out)
             return out
         if fname == "stack" and isinstance(out, torch.Tensor):
             self.bind(out, self.stack(where, traced, args, kwargs, out))
@@ -356,8 +432,29 @@ class _Tracer:
                 or values[0].lead != layout.STEP or dim not in (0, out.ndim - 1):
             raise ConversionError(
                 f"{where}: snnc follows torch.stack only over the {self.T} per-step values of "
-                "one loop over the time-last input (steps 0..T-1 in order), along dim 0 or -1")
-        return Traced(values[0].name, layout.SEQ if dim == 0 else layout.TIME_LAST)
+                "one per-step loop (steps 0..T-1 in order), along dim 0 or -1")
+        return Traced(values[0].name, layout.SEQ if dim == 0 else layout.TIME_LAST,
+                      state=values[0].state)
+
+    def step_of_sequence(self, where: str, fname: str, traced: tuple, args: tuple,
+                         kwargs: dict, out: Any) -> None:
+        """`x[t]` or `x.unbind(0)` of a sequence `[T, N, ...]`: the steps of a per-step loop
+        (snnTorch's `for step in range(num_steps): cur = fc(x[step])`)."""
+        src, t = traced
+        if fname == "unbind":
+            dim = kwargs.get("dim", args[1] if len(args) > 1 else 0)
+            outs = list(out) if isinstance(out, tuple | list) else []
+            if dim % src.ndim != 0 or len(outs) != self.T:
+                raise ConversionError(f"{where}: a [T, N, ...] sequence is followed only "
+                                      "through unbind along dim 0 (time)")
+            for step, o in enumerate(outs):
+                self.bind(o, Traced(t.name, layout.STEP, step=step))
+            return
+        index = args[1]
+        if not isinstance(index, int) or isinstance(index, bool):
+            raise ConversionError(f"{where}: a [T, N, ...] sequence is indexed only by one "
+                                  "step, x[t] (an integer), inside a per-step loop")
+        self.bind(out, Traced(t.name, layout.STEP, step=index % self.T))
 
     def assign(self, where: str, args: tuple) -> None:
         """`buf[..., t] = y` (or `buf[t] = y`) for t = 0..T-1 into a buffer made with
@@ -574,9 +671,11 @@ def pass_through(module: nn.Module) -> bool:
 
 def reset_states(model: nn.Module, converters: Mapping[type, ConverterFn] | None = None) -> None:
     """Reset every converted module that offers `reset()` (spikingjelly's stateful neurons,
-    or a user's neuron class): state starts afresh for every sample."""
+    or a user's neuron class) or `reset_mem()` (snnTorch's): state starts afresh for every
+    sample."""
     for m in model.modules():
         reset = getattr(m, "reset", None)
+        reset = reset if callable(reset) else getattr(m, "reset_mem", None)
         if callable(reset) and find_converter(m, converters) is not None:
             reset()
 
@@ -634,12 +733,18 @@ def trace_model(model: nn.Module, example_input: torch.Tensor, timesteps: int, *
                               "computed from its input")
     reads = tuple(_output(tracer, o) for o in outputs)
     mode = _step_mode(tracer, step_mode)
-    graph = Graph.build(tracer.nodes.values(), [r.name for r in reads])
+    if all(r.membrane for r in reads):
+        raise ConversionError(
+            f"the model returns only the state (membrane) of neuron {reads[0].name!r}; snnc "
+            "reads an answer from spikes (decoded by count) or from a non-spiking layer: "
+            "return the spikes too, or end with a non-spiking readout")
+    graph = Graph.build(tracer.nodes.values(), [r.name for r in reads if not r.membrane])
     log.info("traced %d nodes (%s-step model): %s", len(graph), mode,
              Counter(n.op for n in graph))
     time_last = frozenset(n for n, lead in tracer.neuron_leads.items()
                           if lead == layout.TIME_LAST)
-    return TraceResult(graph, mode, lead, dict(tracer.neuron_modules), time_last, reads)
+    return TraceResult(graph, mode, lead, dict(tracer.neuron_modules), tracer.loops_inside,
+                       time_last, reads)
 
 
 def _declared_mode(model: nn.Module, requested: str | None,
@@ -661,6 +766,8 @@ def _model_dtype(model: nn.Module) -> torch.dtype:
 
 
 def _output(tracer: _Tracer, t: Traced) -> OutputRead:
+    if t.state is not None:
+        return OutputRead(t.name, membrane=True)
     if t.reduced:
         return OutputRead(t.name, t.scale)
     node = tracer.nodes[t.name]
