@@ -239,8 +239,14 @@ def _shape(ctx: click.Context, param: click.Parameter, value: str | None):
               show_default=True,
               help="How MODEL takes its input: frame [N, *input_shape] per call; TN a sequence "
                    "[T, N, *input_shape]; NT a time-last sequence [N, *input_shape, T] (followed "
-                   "to a permute/movedim that brings time to the front, or through a per-step "
-                   "loop over x[..., t] / x.unbind(-1)).")
+                   "through modules with user converters, reshapes of the features, "
+                   "permutes and per-step loops; see README).")
+@click.option("--decode", type=click.Choice(["auto", "count", "potential"]), default="auto",
+              show_default=True,
+              help="Which model outputs are the answer: count (spiking outputs, by spike "
+                   "count; ties go to the first class, as torch.argmax), potential "
+                   "(non-spiking outputs, by value), auto (count when the model returns "
+                   "spikes).")
 @click.option("--check-data", default="random", show_default=True,
               help="Inputs for the trace check: random, digits, or a .npy file.")
 @click.option("--check-samples", type=click.IntRange(min=1), default=8, show_default=True)
@@ -263,7 +269,7 @@ def compile_(model: str, weights: Path, timesteps: int, input_shape: tuple[int, 
              output: Path, model_kwargs: str | None, step_mode: str | None, check_data: str,
              check_samples: int, allow_mismatch: bool, target: str, fold_thresholds: bool,
              debug_passes: bool, dump_ir: str | None, calibrate: int,
-             input_layout: str) -> None:
+             input_layout: str, decode: str) -> None:
     """Trace MODEL with trained weights into an artifact, and check the trace against torch.
 
     MODEL is 'pkg.module:factory' or 'path/to/file.py:factory', a function returning the
@@ -292,7 +298,8 @@ def compile_(model: str, weights: Path, timesteps: int, input_shape: tuple[int, 
                                 check_data=check_data, check_samples=check_samples,
                                 allow_mismatch=allow_mismatch, target=target,
                                 threshold_folding=fold_thresholds, debug_passes=debug_passes,
-                                calibrate=calibrate, input_layout=input_layout)
+                                calibrate=calibrate, input_layout=input_layout,
+                                decode=decode)
     art = result.artifact
     spiking = [n for n in art.graph if getattr(n, "spiking", False)]
     click.echo(f"traced {model}: {len(spiking)} spiking layers, {result.step_mode}-step")

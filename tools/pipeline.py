@@ -55,7 +55,7 @@ def compile_checkpoint(model_spec: str, weights: str | Path, timesteps: int,
                        check_samples: int = 8, allow_mismatch: bool = False,
                        target: str = "loihi2", threshold_folding: bool = False,
                        debug_passes: bool = False, calibrate: int = 0,
-                       input_layout: str = "frame") -> CompileResult:
+                       input_layout: str = "frame", decode: str = "auto") -> CompileResult:
     """Load the user's model and checkpoint, trace it, check the trace against torch, then
     run the passes for `target` (folding, and quantization for a fixed-point target).
     `input_layout` (frame, TN or NT) is how the model takes its input; the trace check feeds
@@ -87,7 +87,8 @@ def compile_checkpoint(model_spec: str, weights: str | Path, timesteps: int,
                            "NT": (2, *input_shape, timesteps)}[input_layout])
     try:  # the model's own code runs in both (forward, converters)
         result = trace_model(model, example, timesteps, step_mode=step_mode,
-                             input_shape=tuple(input_shape), input_layout=input_layout)
+                             input_shape=tuple(input_shape), input_layout=input_layout,
+                             decode=decode)
         if check_data == "random" and input_layout != "frame":  # a sequence a sample
             inputs = np.random.default_rng(0).random((timesteps, check_samples, *input_shape))
         else:
@@ -117,6 +118,7 @@ def compile_checkpoint(model_spec: str, weights: str | Path, timesteps: int,
         "step_mode": result.step_mode,
         "input_shape": list(input_shape),
         "input_layout": input_layout,
+        "decode": decode,
         "model": model_spec,
         "model_kwargs": model_kwargs if isinstance(model_kwargs, dict) else
         (model_kwargs or "{}"),

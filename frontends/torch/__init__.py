@@ -24,7 +24,7 @@ from snnc.ir import Graph
 def trace(model: nn.Module, example_input: torch.Tensor, timesteps: int, *,
           step_mode: str | None = None, input_shape: tuple[int, ...] | None = None,
           converters: Mapping[type, ConverterFn] | None = None,
-          input_layout: str | None = None) -> Graph:
+          input_layout: str | None = None, decode: str = "auto") -> Graph:
     """Trace `model` into a float IR graph.
 
     example_input: `[N, *input_shape]` (one frame per sample: single-step models, or
@@ -38,17 +38,20 @@ def trace(model: nn.Module, example_input: torch.Tensor, timesteps: int, *,
         either time or batch.
     converters: extra converters for this call, {module class: fn(ctx, module, x) -> name}.
     input_layout: how `example_input` holds time: "frame" `[N, *input_shape]`, "TN"
-        `[T, N, *input_shape]` or "NT" `[N, *input_shape, T]` (time last: followed to a
-        permute/movedim that brings time to the front, or through a per-step loop over
-        `x[..., t]` / `x.unbind(-1)`, stacked back and summed or averaged over time at the
-        output). Default: detected from the shape
-        where unambiguous.
+        `[T, N, *input_shape]` or "NT" `[N, *input_shape, T]` (time last: followed through
+        modules with user converters, reshapes that keep N first and T last, permutes,
+        per-step loops, and sum/mean over time at the output; see the README). Default:
+        detected from the shape where unambiguous.
+    decode: which outputs are the answer: "count" (spiking outputs, decoded by spike count,
+        argmax taking the first maximum), "potential" (non-spiking outputs, by value), or
+        "auto" (count when the model returns spikes). A neuron's membrane returned beside its
+        spikes (snnTorch's `spk, mem`) is never an output.
 
     Neuron nodes are named after the modules' qualified names (`layer2.0.sn1`).
     """
     return trace_model(model, example_input, timesteps, step_mode=step_mode,
                        input_shape=input_shape, converters=converters,
-                       input_layout=input_layout).graph
+                       input_layout=input_layout, decode=decode).graph
 
 
 __all__ = [

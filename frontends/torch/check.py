@@ -140,8 +140,8 @@ def check_trace(model: nn.Module, result: TraceResult, inputs: np.ndarray,
         report.layers.append(compare_spikes(name, torch_spikes[name], sim.spikes[name]))
     mode = "multi" if result.loops_inside else result.step_mode  # one call per sample
     for read, value in zip(result.outputs, _torch_finals(outputs, mode), strict=False):
-        if read.membrane:
-            continue  # not a graph output: the spikes of the same neuron are
+        if not read.decoded:
+            continue  # not a graph output (a membrane beside spikes, an undecoded output)
         node = graph[read.name]
         final = sim.spikes[read.name].mean(axis=0) if isinstance(node, Neuron) and node.spiking \
             else sim.readout[read.name]

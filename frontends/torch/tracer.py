@@ -31,6 +31,9 @@ from snnc.ir import Add, Flatten, Graph, Input, Neuron, Node, Readout, TensorTyp
 log = logging.getLogger(__name__)
 
 STEP_MODES = ("single", "multi")
+#: How the answer is read from the model's outputs: spike counts of a spiking output, or the
+#: value of a non-spiking one (a potential); "auto": spikes when the model returns any.
+DECODES = ("auto", "count", "potential")
 _ADD = {"add", "__add__", "__radd__", "__iadd__", "add_"}
 _RELAYOUT = {"flatten", "view", "reshape", "unsqueeze", "squeeze", "repeat", "expand",
              "contiguous", "clone", "detach", "to", "float", "double", "view_as", "reshape_as"}
@@ -72,6 +75,8 @@ class OutputRead:
     #: the membrane of a spiking neuron (snnTorch's `spk, mem` outputs): not a graph output;
     #: the model is decoded by the spikes it also returns
     membrane: bool = False
+    #: whether this output is the graph's answer (see `decode` in trace_model)
+    decoded: bool = True
 
 
 @dataclass
@@ -683,8 +688,11 @@ def reset_states(model: nn.Module, converters: Mapping[type, ConverterFn] | None
 def trace_model(model: nn.Module, example_input: torch.Tensor, timesteps: int, *,
                 step_mode: str | None = None, input_shape: tuple[int, ...] | None = None,
                 converters: Mapping[type, ConverterFn] | None = None,
-                input_layout: str | None = None) -> TraceResult:
+                input_layout: str | None = None, decode: str = "auto") -> TraceResult:
     """Trace `model` into a float IR graph; see `trace` for the arguments."""
+    if decode not in DECODES:
+        raise ConversionError(f"decode (--decode) = {decode!r}; expected one of "
+                              f"{', '.join(DECODES)}")
     if step_mode is not None and step_mode not in STEP_MODES:
         raise ConversionError(f"step_mode must be one of {STEP_MODES}, got {step_mode!r}")
     if not isinstance(timesteps, int) or timesteps < 1:
@@ -738,7 +746,9 @@ def trace_model(model: nn.Module, example_input: torch.Tensor, timesteps: int, *
             f"the model returns only the state (membrane) of neuron {reads[0].name!r}; snnc "
             "reads an answer from spikes (decoded by count) or from a non-spiking layer: "
             "return the spikes too, or end with a non-spiking readout")
-    graph = Graph.build(tracer.nodes.values(), [r.name for r in reads if not r.membrane])
+    reads = _decode(tracer, reads, decode)
+    names = list(dict.fromkeys(r.name for r in reads if r.decoded))
+    graph = Graph.build(_reaching(tracer.nodes, names), names)
     log.info("traced %d nodes (%s-step model): %s", len(graph), mode,
              Counter(n.op for n in graph))
     time_last = frozenset(n for n, lead in tracer.neuron_leads.items()
@@ -763,6 +773,37 @@ def _model_dtype(model: nn.Module) -> torch.dtype:
         if p.is_floating_point():
             return p.dtype
     return torch.get_default_dtype()
+
+
+def _decode(tracer: _Tracer, reads: tuple[OutputRead, ...], decode: str
+            ) -> tuple[OutputRead, ...]:
+    """Keep as graph outputs the model outputs `decode` reads: spiking ones for "count",
+    non-spiking ones (a readout's potential) for "potential"; "auto" is "count" when the
+    model returns spikes. Membranes returned beside spikes are never outputs."""
+    def spiking(r: OutputRead) -> bool:
+        node = tracer.nodes[r.name]
+        return isinstance(node, Neuron) and node.spiking
+
+    kinds = {spiking(r) for r in reads if not r.membrane}
+    want = (True in kinds) if decode == "auto" else decode == "count"
+    if want not in kinds:
+        has = "spikes" if True in kinds else "a potential (non-spiking values)"
+        raise ConversionError(
+            f"decode (--decode) {decode!r} reads the answer from "
+            f"{'spike counts' if want else 'a potential'}, but the model returns only {has}; "
+            f"use --decode {'potential' if want else 'count'} or auto")
+    return tuple(replace(r, decoded=not r.membrane and spiking(r) == want) for r in reads)
+
+
+def _reaching(nodes: dict[str, Node], outputs: list[str]) -> list[Node]:
+    """The nodes the outputs depend on (an output left undecoded leaves its readout out)."""
+    keep, todo = set(), list(outputs)
+    while todo:
+        name = todo.pop()
+        if name not in keep:
+            keep.add(name)
+            todo.extend(nodes[name].inputs)
+    return [n for name, n in nodes.items() if name in keep or isinstance(n, Input)]
 
 
 def _output(tracer: _Tracer, t: Traced) -> OutputRead:
