@@ -64,7 +64,7 @@ def assert_same(graph, x: np.ndarray, expected: dict[str, np.ndarray], layers: s
 
 def test_the_shipped_time_last_example_spikes_like_torch_at_every_layer_and_step():
     model = trained()
-    x = digits_split()[2][:64]
+    x = digits_split()[2]  # all 360 test digits
     result = trace_model(model, torch.zeros(2, 1, 8, 8), T)
     assert result.step_mode == "multi"
     assert result.time_last_neurons == {"conv1", "pool1", "lif2", "fc"}
