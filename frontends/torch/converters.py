@@ -1,4 +1,5 @@
-"""Converters for the modules snnc understands out of the box: torch.nn and spikingjelly 2.0.
+"""Converters for the modules snnc understands out of the box: torch.nn, and spikingjelly 2.0
+(its converters in `spikingjelly.py`, registered at the end of this file).
 
 Each reads the module's attributes and parameters and emits IR nodes; `docs/semantics.md` gives
 the equations each mapping preserves. Flatten, Identity and Dropout are layout modules: the
@@ -15,7 +16,7 @@ from torch import nn
 
 from snnc.frontends.torch.context import ConvertContext
 from snnc.frontends.torch.registry import converter
-from snnc.ir import CLIF, LIF, AvgPool2d, BatchNorm, Conv2d, Dense, Flatten
+from snnc.ir import AvgPool2d, BatchNorm, Conv2d, Dense, Flatten
 
 log = logging.getLogger(__name__)
 
@@ -106,56 +107,4 @@ def adaptive_avg_pool2d(ctx: ConvertContext, m: nn.AdaptiveAvgPool2d, x: str) ->
     return ctx.emit(AvgPool2d(name=ctx.name, inputs=(x,), kernel=k, stride=k))
 
 
-def _register_spikingjelly() -> None:
-    try:
-        from spikingjelly.activation_based import layer, neuron
-    except ImportError:
-        log.debug("spikingjelly is not installed; its modules are not registered")
-        return
-
-    def spiking(ctx: ConvertContext, m: nn.Module) -> None:
-        surrogate = getattr(m, "surrogate_function", None)
-        if surrogate is not None and not getattr(surrogate, "spiking", True):
-            raise ctx.fail(m, "uses a non-spiking surrogate function, so its forward output "
-                              "is not binary spikes")
-
-    @converter(neuron.LIFNode)
-    def lif(ctx: ConvertContext, m: nn.Module, x: str) -> str:
-        # h = v + (x - (v - v_reset)) / tau   (decay_input)   = r + (1-1/tau)(v - r) + x/tau
-        # h = v - (v - v_reset) / tau + x      (otherwise)     = r + (1-1/tau)(v - r) + x
-        spiking(ctx, m)
-        tau = ctx.scalar(m.tau, "tau")
-        return ctx.emit(_sj_lif(ctx, m, x, decay=1.0 - 1.0 / tau,
-                                gain=1.0 / tau if m.decay_input else 1.0))
-
-    @converter(neuron.IFNode)
-    def if_node(ctx: ConvertContext, m: nn.Module, x: str) -> str:
-        spiking(ctx, m)
-        return ctx.emit(_sj_lif(ctx, m, x, decay=1.0, gain=1.0))
-
-    @converter(neuron.ComplementaryLIFNode)
-    def clif(ctx: ConvertContext, m: nn.Module, x: str) -> str:
-        spiking(ctx, m)
-        return ctx.emit(CLIF(name=ctx.name, inputs=(x,), tau=ctx.scalar(m.tau, "tau"),
-                             threshold=ctx.scalar(m.v_threshold, "v_threshold"), compare=">="))
-
-    @converter(layer.SeqToANNContainer)
-    def seq_to_ann(ctx: ConvertContext, m: nn.Module, x: str) -> str:
-        for key, child in m.named_children():
-            x = ctx.convert(child, x, ctx.child_name(key))
-        return x
-
-    converter(layer.Dropout)(layout_module)
-    converter(layer.ThresholdDependentBatchNorm1d, layer.ThresholdDependentBatchNorm2d)(batch_norm)
-
-
-def _sj_lif(ctx: ConvertContext, m: nn.Module, x: str, decay: float, gain: float) -> LIF:
-    threshold = ctx.scalar(m.v_threshold, "v_threshold")
-    if m.v_reset is None:
-        return LIF(name=ctx.name, inputs=(x,), decay=decay, gain=gain, threshold=threshold,
-                   compare=">=", reset="soft")
-    return LIF(name=ctx.name, inputs=(x,), decay=decay, gain=gain, threshold=threshold,
-               compare=">=", reset="hard", v_reset=ctx.scalar(m.v_reset, "v_reset"))
-
-
-_register_spikingjelly()
+from snnc.frontends.torch import spikingjelly as _spikingjelly  # noqa: E402,F401 - registers it

@@ -79,8 +79,10 @@ def find_converter(module: nn.Module,
 
 
 def supported_types(extra: Mapping[type, ConverterFn] | None = None) -> list[str]:
-    """Readable names of every convertible module class, for error messages."""
-    return sorted(_public_name(t) for t in set(CONVERTERS) | set(extra or ()))
+    """Readable names of every convertible module class, for error messages. A converter
+    marked `refuses = True` only explains why its classes are refused: they are not listed."""
+    table = {**CONVERTERS, **(extra or {})}
+    return sorted(_public_name(t) for t, fn in table.items() if not getattr(fn, "refuses", False))
 
 
 def _fn_name(fn: ConverterFn) -> str:
