@@ -1,5 +1,6 @@
 # Two environments (see docs/architecture.md, "Two environments"):
-#   .venv       Python 3.11: torch 2.13.0 (CPU, from local disk), spikingjelly 2.0.0, snnc editable
+#   .venv       Python 3.11: torch 2.13.0 (CPU, from local disk), spikingjelly 2.0.0,
+#               snntorch 1.0.0, snnc editable
 #   .venv-lava  Python 3.10.13: lava-nc 0.10.0, numpy<2, snnc editable without torch
 # Each is created once and reused; a stamp file re-runs the install only when the
 # packaging files change, so a second `make test` spends its time on the tests alone.
@@ -30,6 +31,9 @@ $(VENV)/.ready: $(DEPS)
 	@# spikingjelly's declared deps pull torchvision and a CUDA torch: take it alone, plus
 	@# the one dependency its modules import at load time.
 	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps spikingjelly==2.0.0
+	@# snnTorch (frontends/torch/snntorch.py) likewise: its modules import only torch and
+	@# numpy at load time.
+	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps snntorch==1.0.0
 	$(VENV)/bin/pip install $(PIP_FLAGS) "loguru>=0.7,<1" -e ".[torch,data,dev]"
 	@touch $@
 

@@ -35,6 +35,7 @@ from snnc.ir import (
     Add,
     FxCLIF,
     FxConv2d,
+    FxCubaLIF,
     FxDense,
     FxInput,
     FxLIF,
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 
 #: The node types the mapper places, by exact type: a new neuron type may keep more state per
 #: neuron or need other routing, so it is refused until it is added here.
-_MAPPABLE = (Input, FxInput, FxConv2d, FxDense, Add, FxLIF, FxCLIF, FxReadout)
+_MAPPABLE = (Input, FxInput, FxConv2d, FxDense, Add, FxLIF, FxCLIF, FxCubaLIF, FxReadout)
 
 
 class MappingError(SnncError):

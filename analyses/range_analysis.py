@@ -15,6 +15,11 @@ steps (figures for Loihi 2: act_shift = vth_shift = 6, 24-bit u and v, decay uni
        compared; a soft reset (or CLIF) subtracts one threshold per step, so v can climb by
        u_hi + bias_hi - threshold each step; below, v sinks by at most u_lo + bias_lo per step
        (less with leak). v is clipped at +-(2^23 - 1).
+    CubaLIF (snnTorch's reset rule, its u bounded as above): "subtract" climbs as a soft
+       reset, plus one reset_sub when the reset is paid at once (a step that owes a reset
+       and does not fire keeps h <= 64*vth + reset_sub), and sinks by one reset_sub more;
+       "zero"/"zero_all" keep v <= 64*vth + u_hi + bias_hi when delayed, twice 64*vth more
+       when not (h * (1 - s + r) doubles h <= 64*vth); "none" integrates like a readout.
 
 Each fixed-point neuron type has its rule (`RULES`, by exact type); a type without one is
 refused. Every integer field of the layer's nodes (its synapses, their input, the neuron) is
@@ -35,7 +40,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snnc.errors import UnsupportedNodeError
-from snnc.ir import Add, FxCLIF, FxConv2d, FxDense, FxInput, FxLIF, FxNeuron, FxReadout, Graph
+from snnc.ir import (
+    Add,
+    FxCLIF,
+    FxConv2d,
+    FxCubaLIF,
+    FxDense,
+    FxInput,
+    FxLIF,
+    FxNeuron,
+    FxReadout,
+    Graph,
+)
 from snnc.ir.fixed import width_problems
 from snnc.ir.widths import Widths
 from snnc.targets import LOIHI2, Target
@@ -92,7 +108,7 @@ def _sink(n: FxNeuron, s: Sums) -> float:
     return (s.u[0] + s.bias[0]) * _steps_kept(n.dv, s.timesteps, s.widths)
 
 
-def _soft_top(n: FxLIF | FxCLIF, s: Sums) -> int:
+def _soft_top(n: FxLIF | FxCLIF | FxCubaLIF, s: Sums) -> int:
     """One threshold (reset_sub) leaves per spike: v climbs by u_hi + b_hi - reset_sub a step."""
     rise = s.u[1] + s.bias[1]
     return (n.vth << s.widths.vth_shift) + max(rise - n.reset_sub, 0) * s.timesteps + rise
@@ -112,6 +128,19 @@ def _lif_v(n: FxLIF, s: Sums) -> tuple[int, int]:
 def _clif_v(n: FxCLIF, s: Sums) -> tuple[int, int]:
     # The reset subtracts reset_sub plus a table value >= 0: at least what a soft reset does.
     return int(min(_sink(n, s), 0)), int(_soft_top(n, s))
+
+
+def _cuba_v(n: FxCubaLIF, s: Sums) -> tuple[int, int]:
+    theta = n.vth << s.widths.vth_shift
+    rise = s.u[1] + s.bias[1]
+    sink = min(_sink(n, s), 0)
+    if n.reset == "subtract":
+        top = _soft_top(n, s) + (0 if n.reset_delay else n.reset_sub)
+        return int(sink - n.reset_sub), int(top)
+    if n.reset in ("zero", "zero_all"):
+        top = theta + max(rise, 0) + (0 if n.reset_delay else 2 * theta)
+        return int(sink), int(top)
+    return int(sink), int(max(rise * _steps_kept(n.dv, s.timesteps, s.widths), 0))
 
 
 def _readout_v(n: FxReadout, s: Sums) -> tuple[int, int]:
@@ -142,6 +171,7 @@ def _no_current(n: FxNeuron, w: Widths) -> int:
 RULES: dict[type[FxNeuron], NeuronRule] = {
     FxLIF: NeuronRule(lambda n, w: n.du, _lif_v),
     FxCLIF: NeuronRule(_no_current, _clif_v),
+    FxCubaLIF: NeuronRule(lambda n, w: n.du, _cuba_v),
     FxReadout: NeuronRule(_no_current, _readout_v),
 }
 

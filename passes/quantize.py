@@ -27,6 +27,13 @@ CLIF. H uses the LIF update; sigmoid(H / tau) is a 1025-entry table over H/tau i
 and shift); M has 12 fraction bits; the reset adds reset_lut[M >> 6] = round(S * sigmoid(j /
 64)), a 1024-entry table over M in [0, 16). Equations in snnc/ir/fixed.py.
 
+CubaLIF (snnTorch's Leaky and Synaptic). v as a LIF's (soft-reset rule: reset_sub = S * th
+on the grid, tie included, and the owed reset r = v > vth << 6 uses the same tie); the
+current decay becomes du = round(4096 * (1 - current_decay)) - 1 in [0, 4095] (Lava decays
+u by (4096 - du - 1) / 4096; current_decay = 0 is du = 4095, no current state; 1 is not
+representable and becomes 4095/4096). With a current state u sums up to
+min(T, 1 / (1 - current_decay)) steps of input, so the scale also keeps that sum in 24 bits.
+
 Analog input becomes graded spikes: x_int = round(x * (2^8 - 1) / x_max), x_max = 1 unless
 calibration data say otherwise. The readout's scale keeps T steps of its worst-case input in
 24 bits.
@@ -49,10 +56,12 @@ from snnc.ir import (
     AvgPool2d,
     BatchNorm,
     Conv2d,
+    CubaLIF,
     Dense,
     Flatten,
     FxCLIF,
     FxConv2d,
+    FxCubaLIF,
     FxDense,
     FxInput,
     FxLIF,
@@ -215,12 +224,12 @@ class NeuronRule:
     emit: Callable[[Neuron, dict, np.ndarray, int | None, Target], Node]
 
 
-def _tie(n: LIF | CLIF) -> int:
+def _tie(n: LIF | CLIF | CubaLIF) -> int:
     """1 when the trained model fires on >=: v > (vth << vth_shift) is then v >= S * th."""
     return 1 if n.compare == ">=" else 0
 
 
-def _threshold_scale(n: LIF | CLIF, th: np.ndarray, rows: int, drive: np.ndarray,
+def _threshold_scale(n: LIF | CLIF | CubaLIF, th: np.ndarray, rows: int, drive: np.ndarray,
                      t: Target) -> tuple[np.ndarray, int]:
     th_rows = np.broadcast_to(th, (rows,)) if th.ndim <= 1 else None
     if th_rows is None:
@@ -246,6 +255,23 @@ def _clif_scale(n: CLIF, rows: int, drive: np.ndarray, opts: QuantizeOptions
     return scale, vth
 
 
+def _current_du(n: CubaLIF, t: Target) -> int:
+    w = t.widths
+    return int(min(max(round(w.decay_unity * (1 - n.current_decay)) - 1, 0), w.decay_max))
+
+
+def _cuba_scale(n: CubaLIF, rows: int, drive: np.ndarray, opts: QuantizeOptions
+                ) -> tuple[np.ndarray, int]:
+    w = opts.target.widths
+    du = _current_du(n, opts.target)
+    kept = 1.0 if du == w.decay_max else min(
+        opts.timesteps, w.decay_unity / (du + 1))
+    # S * drive * kept <= state_max, on top of the synaptic input's own limit
+    factor = max(1.0, kept * (w.synaptic_input_max << w.act_shift) / w.state_max)
+    return _threshold_scale(n, np.asarray(n.threshold, np.float64), rows, drive * factor,
+                            opts.target)
+
+
 def _readout_scale(n: Readout, rows: int, drive: np.ndarray, opts: QuantizeOptions
                    ) -> tuple[np.ndarray, None]:
     w = opts.target.widths
@@ -258,6 +284,12 @@ def _readout_scale(n: Readout, rows: int, drive: np.ndarray, opts: QuantizeOptio
 def _lif_node(n: LIF, common: dict, scale: np.ndarray, vth: int, t: Target) -> FxLIF:
     reset_sub = (vth << t.widths.vth_shift) + _tie(n)
     return FxLIF(vth=vth, reset=n.reset, reset_sub=reset_sub, **common)
+
+
+def _cuba_node(n: CubaLIF, common: dict, scale: np.ndarray, vth: int, t: Target
+               ) -> FxCubaLIF:
+    return FxCubaLIF(vth=vth, du=_current_du(n, t), reset=n.reset, reset_delay=n.reset_delay,
+                     reset_sub=(vth << t.widths.vth_shift) + _tie(n), **common)
 
 
 def _clif_node(n: CLIF, common: dict, scale: np.ndarray, vth: int, t: Target) -> FxCLIF:
@@ -281,6 +313,7 @@ def _readout_node(n: Readout, common: dict, scale: np.ndarray, vth: None,
 NEURON_RULES: dict[type[Neuron], NeuronRule] = {
     LIF: NeuronRule(lambda n: n.gain, _lif_scale, _lif_node),
     CLIF: NeuronRule(lambda n: 1.0, _clif_scale, _clif_node),
+    CubaLIF: NeuronRule(lambda n: 1.0, _cuba_scale, _cuba_node),
     Readout: NeuronRule(lambda n: 1.0, _readout_scale, _readout_node),
 }
 

@@ -31,7 +31,19 @@ import numpy as np
 
 from snnc.analyses.mapping import CoreMap, Grid, LayerMap, Projection, by_source, reads
 from snnc.errors import SnncError, UnsupportedNodeError
-from snnc.ir import Add, FxCLIF, FxConv2d, FxDense, FxInput, FxLIF, FxReadout, Graph, Input, Node
+from snnc.ir import (
+    Add,
+    FxCLIF,
+    FxConv2d,
+    FxCubaLIF,
+    FxDense,
+    FxInput,
+    FxLIF,
+    FxReadout,
+    Graph,
+    Input,
+    Node,
+)
 from snnc.ir.payload import input_payload
 from snnc.ir.printer import format_name
 from snnc.targets import Target
@@ -74,6 +86,7 @@ RULES: dict[type[Node], CostRule] = {
     Add: CostRule(),
     FxLIF: CostRule(updates=1, sends=_spikes),
     FxCLIF: CostRule(updates=1, sends=_spikes),
+    FxCubaLIF: CostRule(updates=1, sends=_spikes),
     FxReadout: CostRule(updates=1),
 }
 

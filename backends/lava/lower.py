@@ -38,6 +38,7 @@ residual graph with two such layers, 20 samples: plain LIF, 39 spike and 40 read
 mismatches; LIFReset with the SnncNeuron-only silent steps, 464 and 16; as here, 0. Soft reset,
 CLIF, readouts, biased layers and float graphs stay on SnncNeuron (Lava's float LIF
 computes v * (1 - dv) + u + bias, another association of the sums than the reference's).
+CubaLIF (snnTorch's reset rule) runs as SnncNeuron's "cuba" kind at both precisions.
 
 (No `from __future__ import annotations` here: Lava's model search executes every module
 of this folder again under its bare name, and a dataclass with string annotations fails
@@ -56,6 +57,7 @@ from lava.proc.lif.process import LIFReset
 
 from snnc.analyses.timing import is_synapse, schedule
 from snnc.backends.lava.models.processes import (
+    CUBA_RESETS,
     FixedParams,
     FloatParams,
     GradedSource,
@@ -74,9 +76,11 @@ from snnc.ir import (
     LIF,
     Add,
     Conv2d,
+    CubaLIF,
     Dense,
     FxCLIF,
     FxConv2d,
+    FxCubaLIF,
     FxDense,
     FxInput,
     FxLIF,
@@ -271,6 +275,13 @@ def _fx_clif(node: FxCLIF, common: dict) -> tuple[str, FixedParams]:
                                reset_sub=int(node.reset_sub), **tables, **common)
 
 
+def _fx_cuba_lif(node: FxCubaLIF, common: dict) -> tuple[str, FixedParams]:
+    return "cuba", FixedParams(du=int(node.du), vth=int(node.vth),
+                               reset_sub=int(node.reset_sub),
+                               cuba_reset=CUBA_RESETS[node.reset],
+                               reset_delay=int(node.reset_delay), **common)
+
+
 def _fx_readout(node: FxReadout, common: dict) -> tuple[str, FixedParams]:
     return "readout", FixedParams(du=FORMAT.decay_max, vth=FORMAT.vth_max, **common)
 
@@ -280,6 +291,7 @@ def _fx_readout(node: FxReadout, common: dict) -> tuple[str, FixedParams]:
 FIXED_NEURONS: dict[type[Node], Callable[[Node, dict], tuple[str, FixedParams]]] = {
     FxLIF: _fx_lif,
     FxCLIF: _fx_clif,
+    FxCubaLIF: _fx_cuba_lif,
     FxReadout: _fx_readout,
 }
 
@@ -294,8 +306,8 @@ def neuron_rule(table: dict, node: Node, where: str) -> Callable:
                                    [t.__name__ for t in table]) from None
 
 
-@lowering(FxLIF, FxCLIF, FxReadout)
-def _fixed_neuron(node: FxLIF | FxCLIF | FxReadout, build: Build) -> list:
+@lowering(FxLIF, FxCLIF, FxCubaLIF, FxReadout)
+def _fixed_neuron(node: FxLIF | FxCLIF | FxCubaLIF | FxReadout, build: Build) -> list:
     rule = neuron_rule(FIXED_NEURONS, node, "the Lava fixed_pt neuron model")
     _check_synaptic_input(node, build)
     shape = node.type.shape
@@ -350,6 +362,14 @@ def _clif(node: CLIF, threshold: np.ndarray, bias: np.ndarray) -> tuple[str, Flo
                                strict=node.compare == ">")
 
 
+def _cuba_lif(node: CubaLIF, threshold: np.ndarray, bias: np.ndarray
+              ) -> tuple[str, FloatParams]:
+    return "cuba", FloatParams(threshold=threshold, bias=bias, decay=node.decay,
+                               current_decay=node.current_decay, strict=node.compare == ">",
+                               cuba_reset=CUBA_RESETS[node.reset],
+                               reset_delay=int(node.reset_delay))
+
+
 def _readout(node: Readout, threshold: None, bias: np.ndarray) -> tuple[str, FloatParams]:
     return "readout", FloatParams(threshold=np.zeros_like(bias), bias=bias, decay=node.decay)
 
@@ -360,12 +380,13 @@ def _readout(node: Readout, threshold: None, bias: np.ndarray) -> tuple[str, Flo
 FLOAT_NEURONS: dict[type[Node], Callable[..., tuple[str, FloatParams]]] = {
     LIF: _lif,
     CLIF: _clif,
+    CubaLIF: _cuba_lif,
     Readout: _readout,
 }
 
 
-@lowering(LIF, CLIF, Readout)
-def _float_neuron(node: LIF | CLIF | Readout, build: Build) -> list:
+@lowering(LIF, CLIF, CubaLIF, Readout)
+def _float_neuron(node: LIF | CLIF | CubaLIF | Readout, build: Build) -> list:
     rule = neuron_rule(FLOAT_NEURONS, node, "the Lava floating_pt neuron model")
     _check_synaptic_input(node, build)
     bias = synapse_bias(node, build)
@@ -424,7 +445,7 @@ def run_fixed(graph: Graph, x: np.ndarray, timesteps: int) -> dict[str, np.ndarr
 
 
 def run_float(graph: Graph, x: np.ndarray, timesteps: int) -> dict[str, np.ndarray]:
-    """Run a float graph (folded: Input, Conv2d, Dense, Add, LIF, CLIF, Readout) on Lava
+    """Run a float graph (folded: Input, Conv2d, Dense, Add, LIF, CLIF, CubaLIF, Readout) on Lava
     floating_pt, with the same timing and record as `run_fixed`."""
     check_supported(graph)
     fixed = [n for n in graph if isinstance(n, FxInput | FxConv2d | FxDense | FxNeuron)]

@@ -17,7 +17,8 @@ it); what this module adds per node type (`CHECKS`, by exact type) is what is no
 - LIF (`AbstractPyLifModelFixed`, `PyLifModelBitAcc`): du, dv 12-bit unsigned; vth 17-bit
   unsigned; bias_mant 13-bit signed; bias_exp 3-bit unsigned; u and v 24-bit, so reset_sub
   and the CLIF reset table fit in 23 bits; a reset Lava's model runs (hard or soft); CLIF
-  lookup tables 1-D.
+  lookup tables 1-D. CubaLIF (SnncNeuron's "cuba" kind): a reset of CUBA_RESETS and a
+  boolean reset_delay.
 - DelayDense (`PyDelayDenseModelBitAcc`): delays of at most 63 steps (Loihi 2's 6 bits); a
   larger one raises inside the worker.
 - Graded input (`GradedSource`): payloads of at most 24 bits; a positive finite scale.
@@ -31,8 +32,20 @@ import numpy as np
 
 from snnc.analyses.timing import is_synapse, schedule
 from snnc.errors import SnncError
-from snnc.ir import Add, FxCLIF, FxConv2d, FxDense, FxInput, FxLIF, FxReadout, Graph, Node
+from snnc.ir import (
+    Add,
+    FxCLIF,
+    FxConv2d,
+    FxCubaLIF,
+    FxDense,
+    FxInput,
+    FxLIF,
+    FxReadout,
+    Graph,
+    Node,
+)
 from snnc.ir.fixed import width_problems
+from snnc.ir.neuron import CUBA_RESETS
 from snnc.targets import LOIHI2, Target
 
 MAX_DELAY = 63
@@ -105,6 +118,16 @@ def _lif(node: FxLIF) -> list[str]:
     return []
 
 
+def _cuba_lif(node: FxCubaLIF) -> list[str]:
+    problems = []
+    if node.reset not in CUBA_RESETS:
+        problems.append(f"reset = {node.reset!r}; expected one of "
+                        + ", ".join(map(repr, CUBA_RESETS)))
+    if not isinstance(node.reset_delay, bool):
+        problems.append(f"reset_delay = {node.reset_delay!r}; expected True or False")
+    return problems
+
+
 def _clif(node: FxCLIF) -> list[str]:
     return [f"{table} has shape {value.shape}; lookup tables are 1-D"
             for table in ("sig_lut", "reset_lut")
@@ -120,4 +143,5 @@ def _input(node: FxInput) -> list[str]:
 #: Fixed-point node type (exact) -> what Lava refuses in it besides its widths.
 CHECKS: dict[type[Node], Callable[[Node], list[str]]] = {
     FxInput: _input, FxConv2d: _synapse, FxDense: _synapse, FxLIF: _lif, FxCLIF: _clif,
+    FxCubaLIF: _cuba_lif,
     FxReadout: lambda node: [], Add: lambda node: []}

@@ -20,7 +20,7 @@ import numpy as np
 from snnc.backends.refsim import kernels
 from snnc.backends.refsim.float_ops import Context, _per_sample, _recorder, _steps, readout_value
 from snnc.errors import SimulationInputError
-from snnc.ir import FxCLIF, FxConv2d, FxDense, FxInput, FxLIF, FxReadout
+from snnc.ir import FxCLIF, FxConv2d, FxCubaLIF, FxDense, FxInput, FxLIF, FxReadout
 from snnc.ir.fixed import width_problems
 from snnc.ir.node import channel_view
 from snnc.ir.payload import input_payload
@@ -126,6 +126,37 @@ def _fx_lif(node: FxLIF, xs, ctx: Context) -> np.ndarray:
     return out
 
 
+def _fx_cuba_lif(node: FxCubaLIF, xs, ctx: Context) -> np.ndarray:
+    x = xs[0]
+    bias = _bias(node, node.type.shape)
+    theta, sub, reset = node.vth << _VTH, node.reset_sub, node.reset
+    out = np.zeros((ctx.timesteps,) + x.shape[1:], np.float32)
+    rec = _recorder(node, x, ctx, ("u", "v"), np.int64)
+    u = np.zeros(x.shape[1:], np.int64)
+    v = np.zeros_like(u)
+    for t, a in _steps(x, ctx, node):
+        u = wrap24(decay(u, node.du + 1) + (a << _ACT))
+        r = (v > theta).astype(np.int64)
+        if reset == "zero":
+            v = v * (1 - r)
+        h = clip24(decay(v, node.dv) + u + bias)
+        if reset == "subtract":
+            h = clip24(h - r * sub)
+        elif reset == "zero_all":
+            h = h * (1 - r)
+        s = (h > theta).astype(np.int64)
+        if node.reset_delay or reset == "none":
+            v = h
+        elif reset == "subtract":
+            v = clip24(h - (s - r) * sub)
+        else:
+            v = clip24(h * (1 - s + r))
+        out[t] = s
+        if rec is not None:
+            rec["u"][t], rec["v"][t] = u, v
+    return out
+
+
 def _fx_clif(node: FxCLIF, xs, ctx: Context) -> np.ndarray:
     x = xs[0]
     bias = _bias(node, node.type.shape)
@@ -185,5 +216,6 @@ FIXED_RULES = {t: _checked(rule) for t, rule in {
     FxDense: _fx_dense,
     FxLIF: _fx_lif,
     FxCLIF: _fx_clif,
+    FxCubaLIF: _fx_cuba_lif,
     FxReadout: _fx_readout,
 }.items()}

@@ -22,6 +22,7 @@ from snnc.ir import (
     AvgPool2d,
     BatchNorm,
     Conv2d,
+    CubaLIF,
     Dense,
     Flatten,
     FxReadout,
@@ -152,6 +153,41 @@ def _lif(node: LIF, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
     return out
 
 
+def _cuba_lif(node: CubaLIF, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
+    """snnTorch's operations in its order (Leaky/Synaptic.forward, snnc/ir/neuron.py)."""
+    x = xs[0]
+    th = channel_view(np.asarray(node.threshold, ctx.dtype), node.type.shape)
+    fires = np.greater if node.compare == ">" else np.greater_equal
+    beta, alpha, reset = node.decay, node.current_decay, node.reset
+    out = np.zeros((ctx.timesteps,) + x.shape[1:], ctx.dtype)
+    rec = _recorder(node, x, ctx, ("v", "i"))
+    v = np.zeros(x.shape[1:], ctx.dtype)
+    i = np.zeros_like(v)
+    for t, xt in _steps(x, ctx, node):
+        i = alpha * i + xt
+        r = fires(v, th).astype(ctx.dtype)
+        if reset == "subtract":
+            h = beta * v + i - r * th
+        elif reset == "zero":
+            h = beta * ((1 - r) * v) + i
+        elif reset == "zero_all":
+            h = beta * v + i
+            h = h - h * r
+        else:
+            h = beta * v + i
+        s = fires(h, th).astype(ctx.dtype)
+        if node.reset_delay or reset == "none":
+            v = h
+        elif reset == "subtract":
+            v = h - (s - r) * th
+        else:
+            v = h - (s - r) * h
+        out[t] = s
+        if rec is not None:
+            rec["v"][t], rec["i"][t] = v, i
+    return out
+
+
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):  # exp(-z) -> inf for very negative z: sigmoid is 0 there
         return 1.0 / (1.0 + np.exp(-z))
@@ -200,5 +236,6 @@ FLOAT_RULES: dict[type[Node], Rule] = {
     Add: _add,
     LIF: _lif,
     CLIF: _clif,
+    CubaLIF: _cuba_lif,
     Readout: _readout,
 }

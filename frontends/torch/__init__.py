@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from snnc.frontends.torch import converters as _builtin  # noqa: F401 - registers converters
+from snnc.frontends.torch import snntorch as _snntorch  # noqa: F401 - registers snnTorch's
 from snnc.frontends.torch.context import ConversionError, ConvertContext
 from snnc.frontends.torch.registry import CONVERTERS, ConverterFn, converter, supported_types
 from snnc.frontends.torch.tracer import STEP_MODES, TraceResult, reset_states, trace_model

@@ -69,6 +69,8 @@ def run_torch(model: nn.Module, inputs: np.ndarray, timesteps: int, step_mode: s
     T steps in one call, passing neuron state) is called once on the frame or the sequence.
     """
     net = copy.deepcopy(model).to(dtype).eval()
+    casts = [m.register_forward_pre_hook(_cast_inputs)
+             for m in net.modules() if next(m.parameters(recurse=False), None) is not None]
     by_path = dict(net.named_modules())
     recorded: dict[str, list[torch.Tensor]] = {key: [] for key in modules}
     hooks = [by_path[path].register_forward_hook(
@@ -97,7 +99,7 @@ def run_torch(model: nn.Module, inputs: np.ndarray, timesteps: int, step_mode: s
             else:
                 outputs.append(net(x))
     finally:
-        for h in hooks:
+        for h in hooks + casts:
             h.remove()
         reset_states(net)
     one = step_mode == "multi"  # one recording per call: the whole sequence
@@ -106,6 +108,14 @@ def run_torch(model: nn.Module, inputs: np.ndarray, timesteps: int, step_mode: s
     for key in time_last & spikes.keys():
         spikes[key] = np.moveaxis(spikes[key], -1, 0)
     return spikes, outputs
+
+
+def _cast_inputs(module: nn.Module, args: tuple) -> tuple:
+    """Feed a layer its own dtype: some neurons emit float32 spikes whatever their input
+    (snnTorch's `(x > 0).float()`); 0/1 casts exactly, so float64 runs stay float64."""
+    dtype = next(module.parameters(recurse=False)).dtype
+    return tuple(a.to(dtype) if isinstance(a, torch.Tensor) and a.is_floating_point() else a
+                 for a in args)
 
 
 def compare_spikes(name: str, expected: np.ndarray, got: np.ndarray) -> LayerAgreement:

@@ -1,9 +1,9 @@
 """The snnc intermediate representation: typed, named, immutable dataflow graphs."""
 
-from snnc.ir.fixed import FxCLIF, FxConv2d, FxDense, FxInput, FxLIF, FxNeuron, FxReadout
+from snnc.ir.fixed import FxCLIF, FxConv2d, FxCubaLIF, FxDense, FxInput, FxLIF, FxNeuron, FxReadout
 from snnc.ir.graph import Graph
 from snnc.ir.io import Input
-from snnc.ir.neuron import CLIF, LIF, Neuron, Readout
+from snnc.ir.neuron import CLIF, LIF, CubaLIF, Neuron, Readout
 from snnc.ir.node import NODE_TYPES, Node
 from snnc.ir.norm import BatchNorm
 from snnc.ir.structure import Add, AvgPool2d, Flatten
@@ -17,12 +17,14 @@ __all__ = [
     "BatchNorm",
     "CLIF",
     "Conv2d",
+    "CubaLIF",
     "DType",
     "Dense",
     "F32",
     "Flatten",
     "FxCLIF",
     "FxConv2d",
+    "FxCubaLIF",
     "FxDense",
     "FxInput",
     "FxLIF",

@@ -24,7 +24,7 @@ import numpy as np
 
 from snnc.errors import GraphError, UnsupportedNodeError
 from snnc.ir.io import Input
-from snnc.ir.neuron import Neuron
+from snnc.ir.neuron import CUBA_RESETS, Neuron
 from snnc.ir.node import Node
 from snnc.ir.structure import Add
 from snnc.ir.synapse import Conv2d, Dense
@@ -172,6 +172,38 @@ class FxCLIF(FxNeuron):
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
+class FxCubaLIF(FxNeuron):
+    """Fixed-point CubaLIF (snnc/ir/neuron.py): Loihi's CUBA arithmetic as FxLIF's, with
+    snnTorch's reset rule on the integer grid. theta = vth << 6, R = reset_sub, b the bias:
+
+        u = wrap24(decay(u, du + 1) + (a << 6))              (du = 4095: u = a << 6)
+        r = v > theta                                        v of the previous step
+        v = v * (1 - r)                                      reset "zero", before the decay
+        h = clip24(decay(v, dv) + u + b)
+        h = clip24(h - r * R)  ("subtract")  |  h * (1 - r)  ("zero_all")
+        s = h > theta
+        v = h                                                reset_delay, or reset "none"
+          = clip24(h - (s - r) * R)                          "subtract", not reset_delay
+          = clip24(h * (1 - s + r))                          "zero"/"zero_all", not delayed
+    """
+
+    du: int = FORMAT.decay_max
+    vth: int
+    reset: str = "subtract"
+    reset_delay: bool = True
+    reset_sub: int = 0
+
+    states: ClassVar[tuple[str, ...]] = ("u", "v")
+
+    def infer(self, in_types: Sequence[TensorType]) -> TensorType:
+        x = self._check_common(in_types)
+        self._check_choice("reset", CUBA_RESETS)
+        if not isinstance(self.reset_delay, bool):
+            raise self.field_error("reset_delay", self.reset_delay, "expected True or False")
+        return TensorType(x.shape, SPIKE)
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
 class FxReadout(FxNeuron):
     """Non-spiking integrator: v = clip24(decay(v, dv) + wrap24(a << 6) + (bias_mant << bias_exp)).
     The float answer is v / scale (divided by T if `mean`), the float Readout's units."""
@@ -194,6 +226,7 @@ INT_FIELDS: dict[type[Node], tuple[str, ...]] = {
     FxLIF: ("dv", "bias_mant", "bias_exp", "du", "vth", "reset_sub"),
     FxCLIF: ("dv", "bias_mant", "bias_exp", "vth", "reset_sub", "sig_lut", "reset_lut",
              "sig_mult", "sig_shift", "m_shift"),
+    FxCubaLIF: ("dv", "bias_mant", "bias_exp", "du", "vth", "reset_sub"),
     FxReadout: ("dv", "bias_mant", "bias_exp"),
     Add: (),  # sums synaptic inputs: no field of its own
 }

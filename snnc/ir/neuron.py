@@ -144,3 +144,55 @@ class Readout(Neuron):
         if not isinstance(self.mean, bool):
             raise self.field_error("mean", self.mean, "expected True or False")
         return TensorType(x.shape, F32)
+
+
+CUBA_RESETS = ("subtract", "zero", "zero_all", "none")
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class CubaLIF(Neuron):
+    """Current-based LIF with snnTorch's reset rule (snnTorch's Leaky and Synaptic, exactly;
+    Loihi's CUBA neuron when the reset is owed at the spike's own step). Per step t, x the
+    synaptic input, th the threshold, `>` the comparison (`compare`: ">" as snnTorch's
+heaviside; ">=" fires on equality too, in r and s alike), i[-1] = v[-1] = 0:
+
+        i[t] = current_decay * i[t-1] + x[t]                 (current_decay = 0: i[t] = x[t])
+        r[t] = v[t-1] > th                                   the reset owed from step t-1
+        h[t] = decay * v[t-1] + i[t] - r[t] * th             reset "subtract"
+             = decay * ((1 - r[t]) * v[t-1]) + i[t]          reset "zero"     (Leaky's)
+             = (1 - r[t]) * (decay * v[t-1] + i[t])          reset "zero_all" (Synaptic's)
+             = decay * v[t-1] + i[t]                         reset "none"
+        s[t] = h[t] > th
+        v[t] = h[t]                                          if reset_delay (or "none")
+             = h[t] - (s[t] - r[t]) * th                     "subtract", not reset_delay
+             = h[t] - (s[t] - r[t]) * h[t]                   "zero"/"zero_all", not delayed
+
+    With reset_delay (snnTorch's default) the state leaving step t is the membrane before
+    its reset, and the reset is paid at step t+1 from r[t+1]. Without it the reset is paid
+    at once, yet the next step still reads r from the stored v, as snnTorch does. decay
+    and current_decay are in [0, 1]; threshold is a number, one per channel `(C,)` or one
+    per neuron.
+    """
+
+    decay: float
+    current_decay: float = 0.0
+    threshold: float | np.ndarray
+    reset: str = "subtract"
+    reset_delay: bool = True
+    compare: str = ">"
+
+    states: ClassVar[tuple[str, ...]] = ("v", "i")
+
+    def infer(self, in_types: Sequence[TensorType]) -> TensorType:
+        x = self._check_input(in_types)
+        self._check_choice("compare", COMPARISONS)
+        self._check_choice("reset", CUBA_RESETS)
+        self._check_finite("decay", "current_decay", "threshold")
+        for field in ("decay", "current_decay"):
+            if not 0.0 <= getattr(self, field) <= 1.0:
+                raise self.field_error(field, getattr(self, field),
+                                       f"expected 0 <= {field} <= 1")
+        if not isinstance(self.reset_delay, bool):
+            raise self.field_error("reset_delay", self.reset_delay, "expected True or False")
+        self.check_channel_param("threshold", x.shape)
+        return TensorType(x.shape, SPIKE)

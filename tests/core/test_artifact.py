@@ -37,10 +37,12 @@ from snnc.ir import (
     AvgPool2d,
     BatchNorm,
     Conv2d,
+    CubaLIF,
     Dense,
     Flatten,
     FxCLIF,
     FxConv2d,
+    FxCubaLIF,
     FxDense,
     FxInput,
     FxLIF,
@@ -72,7 +74,10 @@ def every_node_graph() -> Graph:
         LIF(name="soft", inputs=("fc",), decay=1.0, threshold=1.5, compare=">=", reset="soft",
             gain=0.5),
         Dense(name="head", inputs=("soft",), weight=rng.normal(size=(4, 5)), bias=np.zeros(4)),
-        Readout(name="out", inputs=("head",), decay=0.9, mean=False),
+        CubaLIF(name="cuba", inputs=("head",), decay=0.75, current_decay=0.5,
+                threshold=rng.uniform(0.1, 1, 4), reset="zero_all", reset_delay=False),
+        Dense(name="head2", inputs=("cuba",), weight=rng.normal(size=(4, 4))),
+        Readout(name="out", inputs=("head2",), decay=0.9, mean=False),
     ])
 
 
@@ -93,7 +98,11 @@ def fixed_graph() -> Graph:
                sig_lut=np.arange(1025) * 4, sig_mult=123456789, sig_shift=32,
                reset_lut=np.arange(1024) + 30000, m_shift=6),
         FxDense(name="fc", inputs=("s2",), weight=2 * rng.integers(-128, 128, (3, 32))),
-        FxReadout(name="out", inputs=("fc",), dv=0, scale=33.5),
+        FxCubaLIF(name="s3", inputs=("fc",), dv=410, du=2047, vth=700, reset="zero",
+                  reset_delay=False, reset_sub=44801, bias_mant=np.array([1, -2, 5]),
+                  bias_exp=1, scale=12.5),
+        FxDense(name="fc2", inputs=("s3",), weight=rng.integers(0, 256, (3, 3))),
+        FxReadout(name="out", inputs=("fc2",), dv=0, scale=33.5),
     ])
 
 

@@ -30,6 +30,7 @@ from snnc.ir import (
     Dense,
     FxCLIF,
     FxConv2d,
+    FxCubaLIF,
     FxDense,
     FxInput,
     FxLIF,
@@ -231,7 +232,8 @@ def test_missing_or_misshapen_spikes_are_refused():
 
 def test_the_cost_model_has_a_rule_for_exactly_the_fixed_point_node_types():
     fixed = {t for name, t in NODE_TYPES.items() if name.startswith("Fx")} | {Add}
-    assert set(RULES) == fixed == {FxInput, FxConv2d, FxDense, Add, FxLIF, FxCLIF, FxReadout}
+    assert set(RULES) == fixed == {FxInput, FxConv2d, FxDense, Add, FxLIF, FxCLIF, FxCubaLIF,
+                                          FxReadout}
     for node_type, rule in RULES.items():
         neuron = issubclass(node_type, FxNeuron)
         assert rule.updates == (1 if neuron else 0), node_type
@@ -267,7 +269,7 @@ def test_the_cost_model_refuses_a_neuron_type_it_has_no_rule_for(fx_odd_lif):
         estimate_cost(graph, core_map, {"s1": np.zeros((2, 1, 3), bool)}, 2, T2)
     assert str(err.value) == (
         "the cost model cannot handle node 's1' of type FxOddLIF; supported types: Add, "
-        "FxCLIF, FxConv2d, FxDense, FxInput, FxLIF, FxReadout")
+        "FxCLIF, FxConv2d, FxCubaLIF, FxDense, FxInput, FxLIF, FxReadout")
 
 
 # -- cost: brute-force recount on a compiled example ------------------------------------------

@@ -122,7 +122,8 @@ def test_quantize_refuses_a_neuron_type_it_has_no_rule_for(new_types):
         quantize(float_net(plif))
     message = str(err.value)
     assert "node 'sn' of type PLIF" in message and "quantize" in message
-    assert "supported types: " in message and "CLIF, Conv2d, Dense, Input, LIF, Readout" in message
+    assert "supported types: " in message and \
+        "CLIF, Conv2d, CubaLIF, Dense, Input, LIF, Readout" in message
 
 
 def test_the_ir_width_check_refuses_a_fixed_point_type_it_does_not_know(new_types):
@@ -143,7 +144,7 @@ def test_range_analysis_refuses_a_fixed_point_neuron_type_it_has_no_rule_for(new
         analyze_ranges(broken, 4)
     message = str(err.value)
     assert "range analysis" in message and "node 'sn' of type FxPLIF" in message
-    assert "FxCLIF, FxConv2d, FxDense, FxInput, FxLIF, FxReadout" in message
+    assert "FxCLIF, FxConv2d, FxCubaLIF, FxDense, FxInput, FxLIF, FxReadout" in message
 
 
 def test_the_reference_simulator_refuses_a_new_neuron_type(new_types):

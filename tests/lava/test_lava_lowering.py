@@ -13,9 +13,11 @@ from snnc.ir import (
     AvgPool2d,
     BatchNorm,
     Conv2d,
+    CubaLIF,
     Dense,
     FxCLIF,
     FxConv2d,
+    FxCubaLIF,
     FxDense,
     FxInput,
     FxLIF,
@@ -32,8 +34,9 @@ T = 2
 
 
 def test_fixed_and_float_node_types_share_one_registry():
-    assert set(lower.LOWERINGS) == {FxInput, FxConv2d, FxDense, FxLIF, FxCLIF, FxReadout, Add,
-                                    Input, Conv2d, Dense, LIF, CLIF, Readout}
+    assert set(lower.LOWERINGS) == {FxInput, FxConv2d, FxDense, FxLIF, FxCLIF, FxCubaLIF,
+                                    FxReadout, Add, Input, Conv2d, Dense, LIF, CLIF, CubaLIF,
+                                    Readout}
 
 
 def test_a_type_registers_once():
@@ -59,7 +62,7 @@ def test_a_node_without_lowering_is_named_with_the_supported_types(monkeypatch, 
         getattr(lower, run)(_with_batch_norm(), np.zeros((1, 2, 4, 4)), T)
     message = str(err.value)
     assert "node 'bn' of type BatchNorm" in message
-    assert "supported types: Add, CLIF, Conv2d, Dense, FxCLIF" in message
+    assert "supported types: Add, CLIF, Conv2d, CubaLIF, Dense, FxCLIF" in message
     assert (err.value.node_name, err.value.node_type) == ("bn", "BatchNorm")
 
 

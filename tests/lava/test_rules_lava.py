@@ -81,7 +81,8 @@ def test_validation_names_a_fixed_point_type_it_has_no_checks_for(graphs, new_ty
     with pytest.raises(LavaBuildError) as err:
         validate_for_lava(retyped(graphs[1], "sn_b", fxplif))
     assert "layer 'sn_b' (FxPLIF) is not a fixed-point node run_fixed runs" in str(err.value)
-    assert "supported types: Add, FxCLIF, FxConv2d, FxDense, FxInput, FxLIF" in str(err.value)
+    assert "supported types: Add, FxCLIF, FxConv2d, FxCubaLIF, FxDense, FxInput, FxLIF" \
+        in str(err.value)
 
 
 def test_the_fixed_kind_table_refuses_a_new_type_given_a_lowering(graphs, new_types,
@@ -96,7 +97,7 @@ def test_the_fixed_kind_table_refuses_a_new_type_given_a_lowering(graphs, new_ty
         lower.run_fixed(retyped(graphs[1], "sn_b", fxplif), np.zeros((1, 3, 5, 5)), T)
     message = str(err.value)
     assert "the Lava fixed_pt neuron model cannot handle node 'sn_b' of type FxPLIF" in message
-    assert "supported types: FxCLIF, FxLIF, FxReadout" in message
+    assert "supported types: FxCLIF, FxCubaLIF, FxLIF, FxReadout" in message
 
 
 def test_the_float_kind_table_refuses_a_new_type_given_a_lowering(graphs, new_types,
@@ -107,7 +108,7 @@ def test_the_float_kind_table_refuses_a_new_type_given_a_lowering(graphs, new_ty
         lower.run_float(retyped(graphs[0], "sn_b", plif), np.zeros((1, 3, 5, 5)), T)
     message = str(err.value)
     assert "the Lava floating_pt neuron model cannot handle node 'sn_b' of type PLIF" in message
-    assert "supported types: CLIF, LIF, Readout" in message
+    assert "supported types: CLIF, CubaLIF, LIF, Readout" in message
 
 
 def test_a_kind_no_model_steps_is_refused_when_the_process_is_built():

@@ -7,7 +7,9 @@ simulator's hardware timing defines and stock LIF lacks:
 - samples run back to back, each in a period of `sample_steps` steps; from step `stop_step`
   of a period the neuron is silent and its state returns to rest (the synapse buffers drain
   meanwhile);
-- the soft reset, the CLIF, and the non-spiking readout;
+- the soft reset, the CLIF, the non-spiking readout, and the CubaLIF (snnTorch's reset
+  rule: the reset a step owes is read from v before Lava's u and v update, `cuba_reset`
+  says which, `reset_delay` whether the spike's own step pays it too);
 - a record of every step's spikes (or readout v) read once at the end: Lava's Monitor costs
   about 65 us per value. (Var names must not shadow the model's own attributes: `log` is
   its logger and `start` its run-loop method; either breaks the runtime silently.)
@@ -54,7 +56,9 @@ from lava.proc.lif.models import AbstractPyLifModelFixed
 from snnc.backends.lava.validate import LavaBuildError
 from snnc.ir.widths import FORMAT
 
-KINDS = {"hard": 0, "soft": 1, "clif": 2, "readout": 3}
+KINDS = {"hard": 0, "soft": 1, "clif": 2, "readout": 3, "cuba": 4}
+#: CubaLIF resets (snnc/ir/neuron.py), as the `cuba_reset` Var holds them.
+CUBA_RESETS = {"subtract": 0, "zero": 1, "zero_all": 2, "none": 3}
 
 
 class GradedSource(AbstractProcess):
@@ -124,6 +128,8 @@ class FixedParams:
     sig_shift: int = 1
     reset_lut: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
     m_shift: int = 0
+    cuba_reset: int = 0
+    reset_delay: int = 1
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,9 @@ class FloatParams:
     v_reset: float = 0.0
     tau: float = 2.0
     strict: bool = False  # fires on '>' (True) or '>=' (False)
+    current_decay: float = 0.0
+    cuba_reset: int = 0
+    reset_delay: int = 1
 
 
 class SnncNeuron(AbstractProcess):
@@ -159,6 +168,8 @@ class SnncNeuron(AbstractProcess):
         self.sample_steps = Var(shape=(1,), init=period)
         self.record = Var(shape=(steps,) + tuple(shape), init=0)
         self.m = Var(shape=shape, init=0)
+        self.cuba_reset = Var(shape=(1,), init=params.cuba_reset)
+        self.reset_delay = Var(shape=(1,), init=params.reset_delay)
         if isinstance(params, FixedParams):
             self._fixed_vars(shape, params)
         else:
@@ -188,6 +199,7 @@ class SnncNeuron(AbstractProcess):
         self.v_reset = Var(shape=(1,), init=p.v_reset)
         self.tau = Var(shape=(1,), init=p.tau)
         self.strict = Var(shape=(1,), init=int(p.strict))
+        self.current_decay = Var(shape=(1,), init=p.current_decay)
 
 
 class _SampleGate:
@@ -197,6 +209,8 @@ class _SampleGate:
     first_step: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=32)
     stop_step: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=32)
     sample_steps: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=32)
+    cuba_reset: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=8)
+    reset_delay: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=1)
 
     def live(self) -> bool:
         """Whether this step updates the layer. From `stop_step` to the end of the sample's
@@ -243,6 +257,11 @@ class PySnncNeuronFixed(_SampleGate, AbstractPyLifModelFixed):
         self.scale_bias()
         if not self.isthrscaled:
             self.scale_threshold()
+        # CubaLIF: the reset owed from the last step, read before the update
+        self.owed_reset = (self.v > self.effective_vth).astype(np.int64)
+        if int(self.kind[0]) == KINDS["cuba"] and \
+                int(self.cuba_reset[0]) == CUBA_RESETS["zero"]:
+            self.v[self.owed_reset == 1] = 0
         self.subthr_dynamics(activation_in=a_in)  # Lava's own u and v update
         record, out = self.STEPS[int(self.kind[0])](self)
         self.record[self.time_step - 1] = record
@@ -266,6 +285,25 @@ class PySnncNeuronFixed(_SampleGate, AbstractPyLifModelFixed):
         self._clif(spikes)
         return spikes, spikes
 
+    def _cuba_step(self) -> tuple[np.ndarray, np.ndarray]:
+        """snnc/ir/fixed.py FxCubaLIF, after Lava's u and v update (h = v)."""
+        limit = self.max_uv_val - 1  # Lava's own v clip (uv_bitwidth)
+        r, sub, mode = self.owed_reset, int(self.reset_sub[0]), int(self.cuba_reset[0])
+        h = self.v.astype(np.int64)
+        if mode == CUBA_RESETS["subtract"]:
+            h = np.clip(h - r * sub, -limit, limit)
+        elif mode == CUBA_RESETS["zero_all"]:
+            h = h * (1 - r)
+        s = (h > self.effective_vth).astype(np.int64)
+        if int(self.reset_delay[0]) or mode == CUBA_RESETS["none"]:
+            v = h
+        elif mode == CUBA_RESETS["subtract"]:
+            v = np.clip(h - (s - r) * sub, -limit, limit)
+        else:
+            v = np.clip(h * (1 - s + r), -limit, limit)
+        self.v[:] = v
+        return s, s
+
     def scale_threshold(self) -> None:  # as PyLifModelBitAcc: vth MSB-aligned by 6 bits
         self.effective_vth = np.left_shift(self.vth, self.vth_shift)
         self.isthrscaled = True
@@ -288,7 +326,7 @@ class PySnncNeuronFixed(_SampleGate, AbstractPyLifModelFixed):
 
     #: Kind -> step: after the u and v update, (what the record keeps, what s_out sends).
     STEPS = {KINDS["hard"]: _hard, KINDS["soft"]: _soft, KINDS["clif"]: _clif_step,
-             KINDS["readout"]: _readout}
+             KINDS["readout"]: _readout, KINDS["cuba"]: _cuba_step}
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -316,6 +354,7 @@ class PySnncNeuronFloat(_SampleGate, PyLoihiProcessModel):
     v_reset: np.ndarray = LavaPyType(np.ndarray, float)
     tau: np.ndarray = LavaPyType(np.ndarray, float)
     strict: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=1)
+    current_decay: np.ndarray = LavaPyType(np.ndarray, float)
     record: np.ndarray = LavaPyType(np.ndarray, float)
 
     def rest(self) -> None:
@@ -365,6 +404,31 @@ class PySnncNeuronFloat(_SampleGate, PyLoihiProcessModel):
         self.v[:] = h - s * (self.threshold + sigmoid(self.m))
         return s
 
+    def _cuba_step(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """float_ops._cuba_lif's operations in its order; the current i is kept in m."""
+        beta, th, mode = float(self.decay[0]), self.threshold, int(self.cuba_reset[0])
+        v = self.v.copy()
+        self.m[:] = float(self.current_decay[0]) * self.m + x
+        i = self.m
+        r = self._fires(v).astype(np.float64)
+        if mode == CUBA_RESETS["subtract"]:
+            h = beta * v + i - r * th
+        elif mode == CUBA_RESETS["zero"]:
+            h = beta * ((1 - r) * v) + i
+        elif mode == CUBA_RESETS["zero_all"]:
+            h = beta * v + i
+            h = h - h * r
+        else:
+            h = beta * v + i
+        s = self._fires(h).astype(np.float64)
+        if int(self.reset_delay[0]) or mode == CUBA_RESETS["none"]:
+            self.v[:] = h
+        elif mode == CUBA_RESETS["subtract"]:
+            self.v[:] = h - (s - r) * th
+        else:
+            self.v[:] = h - (s - r) * h
+        return s, s
+
     #: Kind -> step: (what the record keeps, what s_out sends).
     STEPS = {KINDS["hard"]: _hard, KINDS["soft"]: _soft, KINDS["clif"]: _clif_step,
-             KINDS["readout"]: _readout}
+             KINDS["readout"]: _readout, KINDS["cuba"]: _cuba_step}
