@@ -1,5 +1,6 @@
-"""Converters for the modules snnc understands out of the box: torch.nn, and spikingjelly 2.0
-(its converters in `spikingjelly.py`, registered at the end of this file).
+"""Converters for the modules snnc understands out of the box: torch.nn, spikingjelly 2.0 (its
+converters in `spikingjelly.py`) and legacy spikingjelly's `clock_driven` API (in
+`spikingjelly_legacy.py`), both registered at the end of this file.
 
 Each reads the module's attributes and parameters and emits IR nodes; `docs/semantics.md` gives
 the equations each mapping preserves. Flatten, Identity and Dropout are layout modules: the
@@ -108,3 +109,4 @@ def adaptive_avg_pool2d(ctx: ConvertContext, m: nn.AdaptiveAvgPool2d, x: str) ->
 
 
 from snnc.frontends.torch import spikingjelly as _spikingjelly  # noqa: E402,F401 - registers it
+from snnc.frontends.torch import spikingjelly_legacy as _legacy  # noqa: E402,F401 - the same

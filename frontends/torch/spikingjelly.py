@@ -116,9 +116,7 @@ def register() -> None:
     def plif(ctx: ConvertContext, m: nn.Module, x: str) -> str:
         # LIFNode's equations with 1/tau = sigmoid(w), w learned (functional.plif_step)
         _exact(ctx, m, neuron.ParametricLIFNode)
-        w = torch.as_tensor(ctx.array(m.w, "w"), dtype=torch.float64)
-        q = ctx.scalar(torch.sigmoid(w), "w")
-        return ctx.emit(_sj_lif(ctx, m, x, decay=1.0 - q, gain=q if m.decay_input else 1.0))
+        return ctx.emit(_plif(ctx, m, x))
 
     @converter(neuron.IFNode)
     def if_node(ctx: ConvertContext, m: nn.Module, x: str) -> str:
@@ -199,24 +197,30 @@ def register() -> None:
     refused_types = [getattr(neuron, n) for n in REFUSED if hasattr(neuron, n)]
     converter(*refused_types)(refused)
 
-    @converter(layer.SeqToANNContainer)
-    def seq_to_ann(ctx: ConvertContext, m: nn.Module, x: str) -> str:
-        for key, child in m.named_children():
-            x = ctx.convert(child, x, ctx.child_name(key))
-        return x
-
+    converter(layer.SeqToANNContainer)(children_in_order)
     converter(layer.Dropout)(layout_module)
     converter(layer.ThresholdDependentBatchNorm1d, layer.ThresholdDependentBatchNorm2d)(batch_norm)
 
 
-def _exact(ctx: ConvertContext, m: nn.Module, cls: type, heaviside: bool = True) -> None:
+def children_in_order(ctx: ConvertContext, m: nn.Module, x: str) -> str:
+    """A container that applies its children in order to every step (SeqToANNContainer on
+    the merged [T*N, ...] batch, the legacy MultiStepContainer step by step): per sample,
+    the children in order."""
+    for key, child in m.named_children():
+        x = ctx.convert(child, x, ctx.child_name(key))
+    return x
+
+
+def _exact(ctx: ConvertContext, m: nn.Module, cls: type, heaviside: bool = True,
+           dynamics: tuple[str, ...] = _DYNAMICS, accepted: str = _ACCEPTED) -> None:
     """Refuse what would make `m` compute other than `cls`'s float equations: a subclass
-    that overrides them, reduced neuron precision, or a forward that is not the Heaviside.
-    `detach_reset`, `store_v_seq` and the surrogate's gradient change neither."""
-    for method in _DYNAMICS:
+    that overrides them (a method in `dynamics`), reduced neuron precision, or a forward
+    that is not the Heaviside. `detach_reset`, `store_v_seq` and the surrogate's gradient
+    change neither. `accepted` ends the refusals."""
+    for method in dynamics:
         if getattr(type(m), method, None) is not getattr(cls, method, None):
             raise ctx.fail(m, f"subclasses {cls.__name__} and overrides {method}, so snnc "
-                              f"cannot read its equations; {_ACCEPTED}")
+                              f"cannot read its equations; {accepted}")
     precision = getattr(m, "_neuron_precision", None)
     if precision is not None:
         raise ctx.fail(m, f"runs at reduced neuron precision {precision!r}; snnc reproduces "
@@ -260,6 +264,13 @@ def _lif_tau(ctx: ConvertContext, m: nn.Module, x: str, tau: float) -> LIF:
         raise ctx.fail(m, f"tau={tau!r} gives a leak 1 - 1/tau outside [0, 1]; accepted: "
                           "tau >= 1")
     return _sj_lif(ctx, m, x, decay=1.0 - 1.0 / tau, gain=1.0 / tau if m.decay_input else 1.0)
+
+
+def _plif(ctx: ConvertContext, m: nn.Module, x: str) -> LIF:
+    """ParametricLIFNode's charge: LIFNode's with 1/tau = sigmoid(w), w learned."""
+    w = torch.as_tensor(ctx.array(m.w, "w"), dtype=torch.float64)
+    q = ctx.scalar(torch.sigmoid(w), "w")
+    return _sj_lif(ctx, m, x, decay=1.0 - q, gain=q if m.decay_input else 1.0)
 
 
 def _sj_lif(ctx: ConvertContext, m: nn.Module, x: str, decay: float, gain: float) -> LIF:
