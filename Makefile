@@ -1,7 +1,10 @@
-# Two environments (see docs/architecture.md, "Two environments"):
-#   .venv       Python 3.11: torch 2.13.0 (CPU, from local disk), spikingjelly 2.0.0,
-#               snntorch 1.0.0, snnc editable
-#   .venv-lava  Python 3.10.13: lava-nc 0.10.0, numpy<2, snnc editable without torch
+# Environments (see docs/architecture.md, "Two environments", and README "Legacy spikingjelly"):
+#   .venv         Python 3.11: torch 2.13.0 (CPU, from local disk), spikingjelly 2.0.0,
+#                 snntorch 1.0.0, snnc editable
+#   .venv-lava    Python 3.10.13: lava-nc 0.10.0, numpy<2, snnc editable without torch
+#   .venv-legacy  Python 3.11: torch 2.13.0, spikingjelly 0.0.0.0.12 (the clock_driven API
+#                 that 2.0 removed), snnc editable; `snnc compile` moves there by itself
+#                 when a model imports spikingjelly.clock_driven
 # Each is created once and reused; a stamp file re-runs the install only when the
 # packaging files change, so a second `make test` spends its time on the tests alone.
 
@@ -16,9 +19,10 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 
 VENV := .venv
 LAVA := .venv-lava
+LEGACY := .venv-legacy
 DEPS := pyproject.toml Makefile
 
-.PHONY: help demo test test-compile test-lava bench envs clean-envs
+.PHONY: help demo test test-compile test-lava test-legacy bench envs clean-envs
 
 help:
 	@echo "make demo   compile the shipped examples for loihi2 and check them with refsim and Lava"
@@ -43,21 +47,32 @@ $(LAVA)/.ready: $(DEPS)
 	$(LAVA)/bin/pip install $(PIP_FLAGS) -e ".[lava,dev]"
 	@touch $@
 
-envs: $(VENV)/.ready $(LAVA)/.ready
+# spikingjelly 0.0.0.0.12 and 0.0.0.0.14 ship the same clock_driven package (neuron, layer,
+# functional, surrogate, base: byte for byte), so one legacy release serves code written for
+# either. Its declared deps (tqdm, torchvision, a CUDA torch) are not imported by clock_driven.
+$(LEGACY)/.ready: $(DEPS)
+	@test -x $(LEGACY)/bin/python || $(PY311) -m venv $(LEGACY)
+	$(LEGACY)/bin/pip install $(PIP_FLAGS) torch==2.13.0
+	$(LEGACY)/bin/pip install $(PIP_FLAGS) --no-deps spikingjelly==0.0.0.0.12
+	$(LEGACY)/bin/pip install $(PIP_FLAGS) -e ".[torch,data,dev]"
+	@touch $@
+
+envs: $(VENV)/.ready $(LAVA)/.ready $(LEGACY)/.ready
 
 # The shipped examples: MODEL spec and checkpoint per name (examples/checkpoints).
 EXAMPLE_MODELS := stbp_resnet=examples/models.py:stbp_resnet \
                   clif_vgg=examples/models.py:clif_vgg \
                   clif_preact_resnet=examples/models.py:clif_preact_resnet \
                   stbp_custom=examples/stbp_custom.py:stbp_custom_net \
-                  stbp_timelast=examples/stbp_timelast.py:stbp_timelast_net
+                  stbp_timelast=examples/stbp_timelast.py:stbp_timelast_net \
+                  clif_legacy=examples/clif_legacy.py:clif_legacy_resnet
 
 # The main job: compile every shipped example for loihi2, then check it with the reference
 # simulator and with Lava (fixed_pt and floating_pt) on the digits test split. Stops at the
 # first failed check. LAVA_SAMPLES: samples run on Lava per example (about 1-2 s each).
 LAVA_SAMPLES ?= 20
 
-demo: $(VENV)/.ready $(LAVA)/.ready
+demo: $(VENV)/.ready $(LAVA)/.ready $(LEGACY)/.ready
 	@for pair in $(EXAMPLE_MODELS); do \
 	  name=$${pair%%=*}; spec=$${pair#*=}; echo; echo "==== $$name: compile"; \
 	  $(VENV)/bin/snnc compile $$spec --weights examples/checkpoints/$$name.pt -T 4 \
@@ -73,19 +88,24 @@ demo: $(VENV)/.ready $(LAVA)/.ready
 
 # pytest exits 5 when it collects no test; make stops on any non-zero exit, so an empty
 # run fails the build instead of passing silently.
-test: test-compile test-lava
+test: test-compile test-lava test-legacy
 
 # The compile-side tests also drive Lava through a subprocess, so both envs must exist.
-test-compile: $(VENV)/.ready $(LAVA)/.ready
+test-compile: $(VENV)/.ready $(LAVA)/.ready $(LEGACY)/.ready
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest tests/core tests/compile
 
 test-lava: $(LAVA)/.ready
 	$(LAVA)/bin/python -m pytest tests/core tests/lava
 
+# Models written for the legacy spikingjelly API, against the legacy package itself; they
+# drive Lava through a subprocess too.
+test-legacy: $(LEGACY)/.ready $(LAVA)/.ready
+	$(LEGACY)/bin/python -m pytest tests/legacy
+
 bench: $(VENV)/.ready $(LAVA)/.ready
 	$(VENV)/bin/python benchmarks/refsim.py
 	$(VENV)/bin/python benchmarks/lava.py
 
 clean-envs:
-	rm -rf $(VENV) $(LAVA)
+	rm -rf $(VENV) $(LAVA) $(LEGACY)

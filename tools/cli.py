@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 import traceback
 from pathlib import Path
+from typing import NoReturn
 
 import click
 import numpy as np
@@ -27,6 +29,8 @@ def _backend_help(reference: str, others: str) -> str:
 
 EXIT_ERROR = 1  # bad input, a damaged file, a failed run: one line on stderr
 EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, what a shell reports for an interrupted program
+#: Set in the environment of a compile rerun in the legacy spikingjelly environment.
+LEGACY_RERUN = "SNNC_LEGACY_RERUN"
 
 
 class FiniteFloat(click.FloatRange):
@@ -124,6 +128,10 @@ class _Group(click.Group):
             click.echo("Aborted.", err=True)
             sys.exit(EXIT_ERROR)
         sys.exit(code if isinstance(code, int) else 0)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["snnc.argv"] = list(args)  # the command line, for a rerun elsewhere
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -293,13 +301,18 @@ def compile_(model: str, weights: Path, timesteps: int, input_shape: tuple[int, 
     check_compile_sizes(input_shape, timesteps, max(check_samples, calibrate),
                         get_target(target), "--calibrate" if calibrate > check_samples
                         else "--check-samples")
-    result = compile_checkpoint(model, weights, timesteps, input_shape,
-                                model_kwargs=model_kwargs, step_mode=step_mode,
-                                check_data=check_data, check_samples=check_samples,
-                                allow_mismatch=allow_mismatch, target=target,
-                                threshold_folding=fold_thresholds, debug_passes=debug_passes,
-                                calibrate=calibrate, input_layout=input_layout,
-                                decode=decode)
+    from snnc.frontends.torch.checkpoint import LegacyAPIError
+
+    try:
+        result = compile_checkpoint(model, weights, timesteps, input_shape,
+                                    model_kwargs=model_kwargs, step_mode=step_mode,
+                                    check_data=check_data, check_samples=check_samples,
+                                    allow_mismatch=allow_mismatch, target=target,
+                                    threshold_folding=fold_thresholds,
+                                    debug_passes=debug_passes, calibrate=calibrate,
+                                    input_layout=input_layout, decode=decode)
+    except LegacyAPIError as err:  # raised while importing the model, before any work
+        _rerun_in_legacy_env(err)
     art = result.artifact
     spiking = [n for n in art.graph if getattr(n, "spiking", False)]
     click.echo(f"traced {model}: {len(spiking)} spiking layers, {result.step_mode}-step")
@@ -321,6 +334,29 @@ def compile_(model: str, weights: Path, timesteps: int, input_shape: tuple[int, 
         click.echo(format_rows(layer_rows(art)))
     write_artifact(result.artifact, output, parents=True)
     click.echo(f"wrote {output}")
+
+
+def _rerun_in_legacy_env(err) -> NoReturn:
+    """The model imports spikingjelly.clock_driven: run this same command line in the legacy
+    environment (README, "Legacy spikingjelly"), which replaces this process; its output and
+    exit status are snnc's. Only once: a rerun that fails the same way reports the error.
+    `err` is the frontend's LegacyAPIError."""
+    from snnc.environments import legacy_python
+
+    python = legacy_python()
+    argv = click.get_current_context().meta.get("snnc.argv")
+    if os.environ.get(LEGACY_RERUN) or argv is None:
+        raise err
+    if not (python.is_file() and os.access(python, os.X_OK)):
+        raise SnncError(f"{err.reason}; snnc compiles such models with {python}, which is not "
+                        "an executable interpreter: create the legacy environment with `make "
+                        "envs`, or set SNNC_LEGACY_PYTHON to one with spikingjelly 0.0.0.0.12")
+    click.echo(f"snnc: the model imports spikingjelly.clock_driven (spikingjelly "
+               f"0.0.0.0.12-0.0.0.0.14); compiling with {python}", err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(python, [str(python), "-m", "snnc.tools.cli", *argv],
+              {**os.environ, LEGACY_RERUN: "1"})
 
 
 @cli.command()

@@ -61,10 +61,10 @@ import numpy as np
 
 from snnc.artifact import read_artifact
 from snnc.backends.lava.run import graph_for
+from snnc.environments import lava_python
 from snnc.errors import SimulationInputError, SnncError
 from snnc.ir import Graph
 
-ROOT = Path(__file__).resolve().parents[2]
 SHM_DIR = Path("/dev/shm")  # where Linux keeps POSIX shared memory
 POLL_S = 0.1                # how often the wait loop looks at the child, clock and signals
 GONE_WAIT_S = 10.0          # how long to wait for a killed group to disappear
@@ -81,7 +81,7 @@ class LavaRunError(SnncError):
 
 def default_lava_python() -> Path:
     """The project's Lava interpreter: <repository>/.venv-lava/bin/python."""
-    return ROOT / ".venv-lava" / "bin" / "python"
+    return lava_python()
 
 
 def check_interpreter(python: str | os.PathLike | None) -> Path:

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from snnc.environments import LEGACY_API, legacy_python, needs_legacy
 from snnc.errors import SnncError
 from snnc.inputs import open_regular
 
@@ -208,16 +209,42 @@ def _import(target: str, spec: str):
             module_spec.loader.exec_module(module)
         except (Exception, SystemExit) as err:
             del sys.modules[name]
+            if needs_legacy(err):
+                raise LegacyAPIError(spec, target) from None
             raise SnncError(f"model {spec!r}: importing {target} "
                             f"{user_code_failure(err)}") from err
         return module
     try:
         return importlib.import_module(target)
     except ImportError as err:
+        if needs_legacy(err):
+            raise LegacyAPIError(spec, target) from None
         raise SnncError(f"model {spec!r}: cannot import {target}: {err}") from None
     except (Exception, SystemExit) as err:
         raise SnncError(f"model {spec!r}: importing {target} "
                         f"{user_code_failure(err)}") from err
+
+
+class LegacyAPIError(SnncError):
+    """The model imports `spikingjelly.clock_driven` (spikingjelly 0.0.0.0.12-0.0.0.0.14),
+    which this environment's spikingjelly lacks. `snnc compile` catches it and reruns itself
+    in the legacy environment; from Python, run the legacy environment's interpreter."""
+
+    def __init__(self, spec: str, target: str) -> None:
+        try:
+            from importlib.metadata import version
+
+            have = f"spikingjelly {version('spikingjelly')}, which removed it"
+        except Exception:  # noqa: BLE001 - not installed, or no metadata
+            have = "no spikingjelly"
+        #: what is wrong, without the remedy
+        self.reason = (f"model {spec!r}: {target} imports {LEGACY_API}, the API of "
+                       f"spikingjelly 0.0.0.0.12 to 0.0.0.0.14, and this environment "
+                       f"({sys.prefix}) has {have}")
+        super().__init__(
+            f"{self.reason}; run it with the legacy environment's Python, {legacy_python()} "
+            "(created by `make envs`; SNNC_LEGACY_PYTHON names another), as `snnc compile` "
+            "does by itself")
 
 
 def user_code_failure(err: BaseException) -> str:
