@@ -2,7 +2,7 @@
 
     python examples/train_digits.py [--models a,b] [--epochs N] [--verify-only]
 
-Every model in `models.MODELS` trains with T = 4, Adam, cross-entropy on the time-averaged
+Every example model trains with T = 4, Adam, cross-entropy on the time-averaged
 output (MSE on the spike rate for `MSE_ON_RATE`, as the STBP reproductions train), batch 64,
 multi-step, on 2 CPU threads, from `torch.manual_seed(0)` (set again before
 each model, so one model's result does not depend on which others ran). Checkpoints go to
@@ -10,17 +10,26 @@ each model, so one model's result does not depend on which others ran). Checkpoi
 authors' `{'net': state_dict, 'epoch': E}` for the CLIF models. `accuracy.json` records the
 float test accuracy of each.
 
+The models come from `models.py` (spikingjelly 2.0) and `clif_legacy.py` (the legacy
+`clock_driven` API); each environment trains the ones it can import, so `clif_legacy`
+trains with the legacy environment's Python:
+
+    .venv-legacy/bin/python examples/train_digits.py --models clif_legacy
+
 After training, every checkpoint is reloaded into a fresh model with
-`torch.load(..., weights_only=True)` and must reproduce its recorded accuracy; the CLIF
-models are also rebuilt in single-step mode ('s'), which must give the same accuracy.
+`torch.load(..., weights_only=True)` and must reproduce its recorded accuracy; the
+spikingjelly 2.0 CLIF models are also rebuilt in single-step mode ('s'), which must give the
+same accuracy.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -29,8 +38,6 @@ from torch import nn
 
 EXAMPLES = Path(__file__).resolve().parent
 sys.path.insert(0, str(EXAMPLES))
-
-from models import MODELS, run  # noqa: E402
 
 from snnc.datasets import digits_split  # noqa: E402
 
@@ -47,20 +54,41 @@ SCHEDULE: dict[str, tuple[int, float]] = {
     "clif_preact_resnet": (15, 5e-3),
     "stbp_custom": (15, 5e-3),
     "stbp_timelast": (15, 5e-3),
+    "clif_legacy": (15, 5e-3),
 }
 #: Models trained as their authors train them: MSE between the spike rate and the one-hot
 #: label (the STBP reproductions); the others use cross-entropy on the time-averaged output.
 MSE_ON_RATE = ("stbp_timelast",)
 #: Models saved in the CLIF authors' checkpoint format.
-CLIF_FORMAT = ("clif_vgg", "clif_preact_resnet")
+CLIF_FORMAT = ("clif_vgg", "clif_preact_resnet", "clif_legacy")
+#: Models built in either step style, which must agree.
+STEP_STYLES = ("clif_vgg", "clif_preact_resnet")
 MAX_CHECKPOINT_BYTES = 2 * 1024 * 1024
 
 
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+def registry() -> dict[str, tuple[Callable[..., nn.Module], Callable]]:
+    """Every example model this environment can import: name -> (factory, run), where
+    `run(model, x, T)` returns the time-averaged class scores."""
+    found = {}
+    if importlib.util.find_spec("spikingjelly.activation_based") is not None:
+        import models
+
+        found.update({n: (f, models.run) for n, f in models.MODELS.items()})
+    if importlib.util.find_spec("spikingjelly.clock_driven") is not None:
+        import clif_legacy
+
+        found.update(clif_legacy.MODELS)
+    return found
+
+
+MODELS = registry()
+
+
+def accuracy(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Float test accuracy (eval mode, time-averaged output) of `model` on `(x, y)`."""
     model.eval()
     with torch.no_grad():
-        pred = run(model, x, TIMESTEPS).argmax(1)
+        pred = MODELS[name][1](model, x, TIMESTEPS).argmax(1)
     return int((pred == y).sum()) / len(y)
 
 
@@ -68,7 +96,8 @@ def train(name: str, epochs: int, lr: float, data: tuple[torch.Tensor, ...]) -> 
     """Train one model from seed 0, save its checkpoint, return its accuracy record."""
     x_train, y_train, x_test, y_test = data
     torch.manual_seed(SEED)
-    model = MODELS[name](timesteps=TIMESTEPS)
+    factory, run = MODELS[name]
+    model = factory(timesteps=TIMESTEPS)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     order = torch.Generator().manual_seed(SEED)
@@ -92,7 +121,7 @@ def train(name: str, epochs: int, lr: float, data: tuple[torch.Tensor, ...]) -> 
         print(f"  {name} epoch {epoch + 1}/{epochs}: loss {loss_sum / total:.4f} "
               f"train acc {correct / total:.4f}", flush=True)
     seconds = time.perf_counter() - start
-    test_acc = accuracy(model, x_test, y_test)
+    test_acc = accuracy(name, model, x_test, y_test)
     state = model.state_dict()
     checkpoint = {"net": state, "epoch": epochs} if name in CLIF_FORMAT else state
     path = CHECKPOINTS / f"{name}.pt"
@@ -108,8 +137,8 @@ def train(name: str, epochs: int, lr: float, data: tuple[torch.Tensor, ...]) -> 
 
 def load(name: str, step_mode: str = "m") -> nn.Module:
     """A fresh model with `name`'s checkpoint loaded (`weights_only=True`), in eval mode."""
-    kwargs = {"step_mode": step_mode} if name in CLIF_FORMAT else {}
-    model = MODELS[name](timesteps=TIMESTEPS, **kwargs)
+    kwargs = {"step_mode": step_mode} if name in STEP_STYLES else {}
+    model = MODELS[name][0](timesteps=TIMESTEPS, **kwargs)
     checkpoint = torch.load(CHECKPOINTS / f"{name}.pt", weights_only=True)
     state = checkpoint["net"] if name in CLIF_FORMAT else checkpoint
     model.load_state_dict(state, strict=True)
@@ -117,20 +146,22 @@ def load(name: str, step_mode: str = "m") -> nn.Module:
 
 
 def verify(names: list[str], record: dict, x_test: torch.Tensor, y_test: torch.Tensor) -> bool:
-    """Reload each checkpoint; check the recorded accuracy (and 's' == 'm' for CLIF)."""
+    """Reload each checkpoint; check the recorded accuracy (and 's' == 'm' where both
+    exist)."""
     ok = True
     for name in names:
         expected = record[name]["test_accuracy"]
-        got = accuracy(load(name), x_test, y_test)
+        got = accuracy(name, load(name), x_test, y_test)
         line = f"verify {name}: reloaded {got:.4f} (recorded {expected:.4f})"
         ok &= got == expected
-        if name in CLIF_FORMAT:
+        if name in STEP_STYLES:
+            run = MODELS[name][1]
             single = load(name, step_mode="s")
             multi_keys = set(load(name).state_dict())
             same_keys = set(single.state_dict()) == multi_keys
             with torch.no_grad():
                 diff = (run(single, x_test, TIMESTEPS) - run(load(name), x_test, TIMESTEPS))
-            got_s = accuracy(single, x_test, y_test)
+            got_s = accuracy(name, single, x_test, y_test)
             line += (f", step_mode 's' {got_s:.4f}, same keys {same_keys}, "
                      f"max |out_s - out_m| {diff.abs().max().item():.2e}")
             ok &= got_s == expected and same_keys
@@ -141,7 +172,8 @@ def verify(names: list[str], record: dict, x_test: torch.Tensor, y_test: torch.T
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(MODELS),
-                        help="comma-separated model names (default: all)")
+                        help="comma-separated model names (default: all this "
+                        "environment can import)")
     parser.add_argument("--epochs", type=int, default=None,
                         help="epochs for every selected model (default: per-model schedule)")
     parser.add_argument("--verify-only", action="store_true",
@@ -152,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     unknown = [n for n in names if n not in MODELS]
     if unknown:
-        parser.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(MODELS)}")
+        parser.error(f"unknown model(s) {', '.join(unknown)}; known in this environment "
+                     f"({sys.prefix}): {', '.join(MODELS)} (clif_legacy trains with "
+                     ".venv-legacy/bin/python, the others with .venv/bin/python)")
 
     torch.set_num_threads(THREADS)
     data = tuple(torch.from_numpy(a) for a in digits_split())
