@@ -12,6 +12,15 @@ pickle. Layout, all integers little-endian:
     ...         raw array bytes (C order, little-endian), each at a 64-byte-aligned offset
     last 32     SHA-256 of every byte before it
 
+Arrays are stored no wider than their values need, losslessly (format 2): an integer array in
+the narrowest integer type that holds its range, after taking out a power of two all its
+values share (fixed-point weights, `step * mantissa`, in int8, not int64); a float64 array
+whose every value is a float32 in float32; a boolean array as packed bits; and any of them
+zlib-compressed where that saves a tenth of its bytes. The array table records the type the
+array is read back as (`dtype`) and how it was stored (`stored`, `shift`, `packed`, `zlib`:
+the uncompressed length), so a reader gets back the exact array that was written. Format 1
+files (everything stored as given) still read.
+
 The fixed prefix never changes across format versions, so any snnc can tell a newer file
 from a damaged one. Files are written to a temporary name and renamed into place, so a crash
 never leaves a half-written artifact under the requested name.
@@ -46,7 +55,7 @@ from snnc.ir.graph import Graph
 from snnc.ir.serialize import graph_from_doc, graph_to_doc
 
 MAGIC = b"SNNC\r\n\x1a\n"  # 8 bytes: the name, then bytes text-mode copying would mangle
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _PREFIX = struct.Struct("<8sIQI")  # magic, version, total length, header length
 _PREFIX_CRC = struct.Struct("<I")
 _HEAD = _PREFIX.size + _PREFIX_CRC.size
@@ -64,6 +73,7 @@ class Artifact:
     graph:     what runs on the target (fixed point for a quantized target).
     reference: the float graph it was quantized from (folded, same neuron names), so the
                float-versus-fixed rungs of the check need no torch; None for float targets.
+               `snnc compile` rounds it to float32 values (tools/pipeline.float32_valued).
     meta:      JSON-able provenance and settings (timesteps, source file, pass log, ...).
     golden:    named arrays (sample inputs and the reference simulator's expected outputs)
                that a target environment without the compiler can check itself against.
@@ -112,13 +122,104 @@ def _header(artifact: Artifact) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return header, arrays
 
 
+_INT_TYPES = [np.dtype(t) for t in ("<i1", "|u1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8")]
+
+
+#: zlib is kept for an array only when it saves at least this fraction of its bytes; a
+#: sample of its first bytes decides whether to try (random weights do not compress).
+_ZLIB_GAIN = 0.1
+_ZLIB_MIN = 4096
+_ZLIB_PROBE = 65536
+
+
+def _int_type(low: int, high: int, width: int) -> np.dtype:
+    return next(t for t in _INT_TYPES if np.iinfo(t).min <= low and high <= np.iinfo(t).max
+                and t.itemsize <= width)
+
+
+def _narrow(a: np.ndarray) -> tuple[bytes, dict[str, Any]]:
+    """The bytes to store for `a` (little-endian, C order) and the table fields saying how to
+    read them back: no wider than the values need, and exactly `a` again (see the module
+    docstring)."""
+    spec: dict[str, Any] = {"dtype": a.dtype.str, "shape": list(a.shape)}
+    if a.dtype == np.bool_ and a.size:
+        spec["packed"] = True
+        return _deflate(np.packbits(a.reshape(-1)).tobytes(), spec)
+    stored = a.dtype
+    if a.dtype.kind in "iu" and a.size:
+        # a power of two every value shares (a weight's step: 2 * mantissa) is kept aside
+        bits = int(np.bitwise_or.reduce(a.reshape(-1)))
+        shift = (bits & -bits).bit_length() - 1 if bits else 0
+        stored = _int_type(int(a.min()), int(a.max()), a.dtype.itemsize)
+        if shift:
+            shifted = _int_type(int(a.min()) >> shift, int(a.max()) >> shift, a.dtype.itemsize)
+            if shifted.itemsize < stored.itemsize:
+                spec["shift"], stored, a = shift, shifted, a >> shift
+    elif a.dtype == np.float64 and a.size:
+        with np.errstate(over="ignore", invalid="ignore"):
+            single = a.astype("<f4")
+        if np.array_equal(single.astype(np.float64), a, equal_nan=True):
+            stored = single.dtype
+    if stored != a.dtype:
+        spec["stored"] = stored.str
+        a = a.astype(stored)
+    return _deflate(a.tobytes(), spec)
+
+
+def _deflate(data: bytes, spec: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    """zlib-compress `data` when that pays (repeated values: a pooling folded into a dense
+    layer repeats each weight over the pooling window)."""
+    if len(data) < _ZLIB_MIN:
+        return data, spec
+    probe = data[:_ZLIB_PROBE]
+    if len(zlib.compress(probe, 1)) > (1 - _ZLIB_GAIN) * len(probe):
+        return data, spec
+    packed = zlib.compress(data, 1)
+    if len(packed) > (1 - _ZLIB_GAIN) * len(data):
+        return data, spec
+    spec["zlib"] = len(data)
+    return packed, spec
+
+
+def _widen(raw: bytes, spec: dict[str, Any]) -> np.ndarray:
+    """The array `_narrow` stored: `raw` read back at its table entry's type and shape."""
+    dtype, shape = np.dtype(spec["dtype"]), spec["shape"]
+    count = int(np.prod(shape, dtype=np.int64))
+    stored = np.dtype(spec.get("stored", spec["dtype"]))
+    expected = -(-count // 8) if spec.get("packed") else count * stored.itemsize
+    if spec.get("zlib"):
+        if spec["zlib"] != expected:
+            raise ValueError(f"{spec['zlib']} compressed bytes for {expected}")
+        inflate = zlib.decompressobj()
+        raw = inflate.decompress(raw, expected + 1)  # never more than the array's bytes
+        if not inflate.eof or inflate.unused_data:
+            raise ValueError("compressed bytes that do not end where the array does")
+    if len(raw) != expected:
+        raise ValueError(f"{len(raw)} bytes for an array that needs {expected}")
+    if spec.get("packed"):
+        if dtype != np.bool_:
+            raise ValueError(f"packed bits read as {dtype}; only booleans are packed")
+        bits = np.unpackbits(np.frombuffer(raw, np.uint8), count=count)
+        return bits.astype(np.bool_).reshape(shape)
+    if stored.str not in _DTYPES or stored.kind != dtype.kind and \
+            not (stored.kind in "iu" and dtype.kind in "iu"):
+        raise ValueError(f"an array of {dtype} stored as {stored}")
+    a = np.frombuffer(raw, dtype=stored).reshape(shape).astype(dtype.newbyteorder("="))
+    shift = spec.get("shift", 0)
+    if shift:
+        if dtype.kind not in "iu" or not 0 < shift < 8 * dtype.itemsize:
+            raise ValueError(f"a shift of {shift!r} for an array of {dtype}")
+        a <<= shift
+    return a
+
+
 def to_bytes(artifact: Artifact) -> bytes:
     header, arrays = _header(artifact)
     table: dict[str, dict[str, Any]] = {}
     blobs: list[bytes] = []
     offset = 0
     for key, value in arrays.items():
-        a = np.ascontiguousarray(value)
+        a = np.asarray(value, order="C")  # (ascontiguousarray makes 0-d arrays 1-d)
         a = a.astype(a.dtype.newbyteorder("<"), copy=False)
         if a.dtype.str not in _DTYPES:
             raise SnncError(f"array {key!r} has dtype {a.dtype}, which an artifact cannot hold; "
@@ -126,9 +227,8 @@ def to_bytes(artifact: Artifact) -> bytes:
         pad = -offset % _ALIGN
         blobs.append(b"\0" * pad)
         offset += pad
-        data = a.tobytes()
-        table[key] = {"dtype": a.dtype.str, "shape": list(a.shape), "offset": offset,
-                      "nbytes": len(data)}
+        data, spec = _narrow(a)
+        table[key] = {**spec, "offset": offset, "nbytes": len(data)}
         blobs.append(data)
         offset += len(data)
     header["arrays"] = table
@@ -226,9 +326,7 @@ def _parse(data: bytes, head_len: int, version: int, name: str) -> Artifact:
         if spec["dtype"] not in _DTYPES:
             raise ArtifactError(f"{name}: array {key!r} has unsupported dtype {spec['dtype']!r}")
         start = body_start + spec["offset"]
-        raw = data[start : start + spec["nbytes"]]
-        a = np.frombuffer(raw, dtype=np.dtype(spec["dtype"])).reshape(spec["shape"])
-        arrays[key] = a.astype(a.dtype.newbyteorder("="), copy=True)
+        arrays[key] = _widen(data[start : start + spec["nbytes"]], spec)
     graph = graph_from_doc(header["graph"], arrays)
     reference = None
     if header.get("reference") is not None:

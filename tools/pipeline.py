@@ -40,6 +40,22 @@ class CompileResult:
     trace_text: str = ""                         # the IR straight from the frontend
 
 
+def float32_valued(graph):
+    """`graph` with its float64 arrays rounded to float32 values (still float64 arrays): the
+    float reference an artifact keeps, at the precision the checkpoint was trained and runs
+    in. The folds compute in float64; rounding their result once keeps the reference within
+    a float32 ulp of the model's own float32 arithmetic, and lets the artifact store it in
+    half the bytes (snnc/artifact.py). Quantization reads the unrounded graph."""
+    from snnc.ir import Graph
+
+    def rounded(node):
+        changes = {k: v.astype(np.float32).astype(np.float64) for k, v in node.params().items()
+                   if isinstance(v, np.ndarray) and v.dtype == np.float64}
+        return node.replace(**changes) if changes else node
+
+    return Graph.build([rounded(n) for n in graph], graph.outputs)
+
+
 def check_inputs(source: str, input_shape: tuple[int, ...], samples: int,
                  seed: int = 0, *, option: str = "--check-data",
                  timesteps: int | None = None) -> np.ndarray:
@@ -137,8 +153,9 @@ def compile_checkpoint(model_spec: str, weights: str | Path, timesteps: int,
     meta["calibration_samples"] = calibrate
     from snnc.tools.golden import make_golden
 
+    reference = float32_valued(compiled.reference) if chip.quantized else None
     artifact = Artifact(compiled.graph, target=chip.name, source_hash=file_sha256(weights),
-                        reference=compiled.reference if chip.quantized else None, meta=meta,
+                        reference=reference, meta=meta,
                         golden=make_golden(compiled.graph, inputs, timesteps))
     return CompileResult(artifact, report, result.step_mode, compiled.records,
                          result.graph.text())

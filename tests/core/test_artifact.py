@@ -251,3 +251,142 @@ def test_unserializable_metadata_is_refused_before_writing(tmp_path):
 def test_writing_into_a_missing_folder_says_which(tmp_path):
     with pytest.raises(SnncError, match="folder .* does not exist"):
         write_artifact(sample_artifact(), tmp_path / "no" / "m.snnc")
+
+
+# -- arrays stored no wider than their values (format 2) --------------------------------------
+
+def _table(data: bytes) -> dict:
+    import json
+
+    (head_len,) = struct.unpack_from("<I", data, 20)
+    return json.loads(data[28:28 + head_len])["arrays"]
+
+
+_DTYPES = ["|b1", "|i1", "|u1", "<i2", "<u2", "<i4", "<u4", "<i8", "<u8", "<f4", "<f8"]
+
+
+@st.composite
+def arrays(draw):
+    """Any array an artifact may hold: every accepted dtype, any shape (0-d and empty
+    included), values anywhere in the type's range (float64s that are float32s or not,
+    NaN, infinities, negative zero)."""
+    dtype = np.dtype(draw(st.sampled_from(_DTYPES)))
+    shape = tuple(draw(st.lists(st.integers(0, 5), max_size=3)))
+    n = int(np.prod(shape, dtype=np.int64))
+    if dtype == np.bool_:
+        values = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    elif dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        bound = draw(st.sampled_from([1, 127, 128, 255, 32768, 2**31, int(info.max)]))
+        low, high = max(int(info.min), -bound), min(int(info.max), bound)
+        values = draw(st.lists(st.integers(low, high), min_size=n, max_size=n))
+    else:
+        width = 32 if dtype == np.float32 else draw(st.sampled_from([32, 64]))
+        values = draw(st.lists(st.floats(width=width, allow_nan=True), min_size=n,
+                               max_size=n))
+    return np.array(values, dtype=dtype).reshape(shape)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(arrays(), min_size=1, max_size=4))
+def test_every_array_reads_back_exactly_with_its_own_dtype(values):
+    golden = {f"a{i}": v for i, v in enumerate(values)}
+    back = from_bytes(to_bytes(Artifact(fixed_graph(), golden=golden))).golden
+    for key, value in golden.items():
+        got = back[key]
+        assert got.dtype == value.dtype and got.shape == value.shape, key
+        if value.dtype.kind == "f":
+            assert np.array_equal(got, value, equal_nan=True)
+            assert np.array_equal(np.signbit(got), np.signbit(value))  # -0.0 stays -0.0
+        else:
+            assert np.array_equal(got, value)
+
+
+def test_arrays_are_stored_at_the_width_their_values_need():
+    rng = np.random.default_rng(0)
+    golden = {
+        "w8": rng.integers(-128, 128, (1000, 1000)),                  # int64 holding int8
+        "u9": rng.integers(0, 300, 10).astype(np.uint64),             # -> int16
+        "big": np.array([2**40, -1]),                                 # stays int64
+        "f32s": rng.normal(size=100).astype(np.float32).astype(np.float64),  # -> float32
+        "f64": rng.normal(size=100),                                  # stays float64
+        "bits": rng.random((7, 3, 5)) < 0.3,                          # packed, 105 bits
+    }
+    data = to_bytes(Artifact(fixed_graph(), golden=golden))
+    table = {name: _table(data)[key] for name, key in
+             zip(golden, [f"g{i}" for i in range(len(golden))], strict=True)}
+    assert table["w8"]["stored"] == "|i1" and table["w8"]["nbytes"] == 10**6
+    assert table["u9"]["stored"] == "<i2"
+    assert "stored" not in table["big"]
+    assert table["f32s"]["stored"] == "<f4" and table["f32s"]["nbytes"] == 400
+    assert "stored" not in table["f64"]
+    assert table["bits"]["packed"] and table["bits"]["nbytes"] == 14
+    assert len(data) < 1.02 * 10**6  # the int64 matrix alone was 8 MB
+    back = from_bytes(data).golden
+    for key, value in golden.items():
+        assert back[key].dtype == value.dtype and np.array_equal(back[key], value), key
+
+
+def test_a_shared_power_of_two_and_repeats_are_taken_out():
+    """Fixed-point weights are step * mantissa (here step 2, values to +-254: int8 after the
+    shift); a pooling folded into a dense layer repeats each weight over its window (zlib)."""
+    rng = np.random.default_rng(1)
+    golden = {"step2": 2 * rng.integers(-128, 128, (300, 300)),
+              "step4u": 4 * rng.integers(0, 100, 100).astype(np.uint32),  # to 396
+              "tiled": np.repeat(rng.normal(size=(64, 32)), 64, axis=1),
+              "noise": rng.normal(size=10**5)}
+    data = to_bytes(Artifact(fixed_graph(), golden=golden))
+    table = dict(zip(golden, (_table(data)[f"g{i}"] for i in range(4)), strict=True))
+    assert (table["step2"]["stored"], table["step2"]["shift"]) == ("|i1", 1)
+    assert (table["step4u"]["stored"], table["step4u"]["shift"]) == ("|i1", 2)
+    assert table["tiled"]["zlib"] == 64 * 32 * 64 * 8 and table["tiled"]["nbytes"] < 10**5
+    assert "zlib" not in table["noise"] and table["noise"]["nbytes"] == 8 * 10**5
+    back = from_bytes(data).golden
+    for key, value in golden.items():
+        assert back[key].dtype == value.dtype and np.array_equal(back[key], value), key
+
+
+def test_format_1_files_still_read(monkeypatch):
+    """A file written the format-1 way (every array as given, version 1 in the prefix)."""
+    import snnc.artifact as artifact
+
+    art = sample_artifact()
+    monkeypatch.setattr(artifact, "FORMAT_VERSION", 1)
+    monkeypatch.setattr(artifact, "_narrow", lambda a: (
+        a.tobytes(), {"dtype": a.dtype.str, "shape": list(a.shape)}))
+    old = artifact.to_bytes(art)
+    monkeypatch.undo()
+    assert struct.unpack_from("<I", old, 8) == (1,)
+    assert all(set(spec) == {"dtype", "shape", "offset", "nbytes"}
+               for spec in _table(old).values())
+    back = from_bytes(old)
+    assert back.format_version == 1
+    assert back.graph.text() == art.graph.text()
+    for name, node in art.graph.nodes.items():
+        for field, value in node.params().items():
+            if isinstance(value, np.ndarray):
+                got = back.graph[name].params()[field]
+                assert got.dtype == value.dtype and np.array_equal(got, value)
+
+
+_BOMB = zlib.compress(b"\0" * 10**6)
+
+
+@pytest.mark.parametrize("spec, raw, says", [
+    ({"dtype": "|b1", "shape": [20], "packed": True}, b"\x01\x02",
+     "2 bytes for an array that needs 3"),
+    ({"dtype": "<i8", "shape": [2], "packed": True}, b"\x01", "only booleans are packed"),
+    ({"dtype": "<i8", "shape": [2], "stored": "<f4"}, b"\0" * 8, "stored as float32"),
+    ({"dtype": "<f8", "shape": [2], "stored": "<c8"}, b"\0" * 16, "stored as complex64"),
+    ({"dtype": "<f4", "shape": [2], "shift": 1}, b"\0" * 8, "a shift of 1"),
+    ({"dtype": "<i2", "shape": [2], "shift": 16}, b"\0" * 4, "a shift of 16"),
+    ({"dtype": "<f8", "shape": [4], "zlib": 32}, _BOMB, "do not end where the array does"),
+    ({"dtype": "<f8", "shape": [4], "zlib": 10**6}, _BOMB, "1000000 compressed bytes for 32"),
+    ({"dtype": "<f8", "shape": [4], "zlib": 32}, b"not zlib", "Error -3"),
+])
+def test_a_malformed_storage_entry_is_refused(spec, raw, says):
+    from snnc.artifact import _widen
+
+    with pytest.raises((ValueError, TypeError, zlib.error)) as err:
+        _widen(raw, spec)
+    assert says in str(err.value)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from snnc.artifact import read_artifact
+from snnc.artifact import FORMAT_VERSION, read_artifact
 from snnc.tools.cli import cli
 
 
@@ -46,7 +46,7 @@ def test_demo_writes_a_loadable_artifact_and_simulates(runner, artifact):
 def test_inspect_prints_metadata_and_ir(runner, artifact):
     result = runner.invoke(cli, ["inspect", str(artifact)])
     assert result.exit_code == 0
-    assert "format        1" in result.output
+    assert f"format        {FORMAT_VERSION}" in result.output
     assert "%sn1 : b1[4,8,8] = LIF(%bn1)" in result.output
 
 
