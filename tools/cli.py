@@ -18,6 +18,7 @@ from snnc.backends import backends, get_backend
 from snnc.errors import SnncError
 from snnc.inputs import MAX_TIMESTEPS
 from snnc.ir.printer import escape, format_name
+from snnc.tools.check import BATCH as CHECK_BATCH
 from snnc.tools.pass_runner import PASS_NAMES
 
 
@@ -338,8 +339,8 @@ def compile_(model: str, weights: Path, timesteps: int, input_shape: tuple[int, 
 
 def _rerun_in_legacy_env(err) -> NoReturn:
     """The model imports spikingjelly.clock_driven: run this same command line in the legacy
-    environment (README, "Legacy spikingjelly"), which replaces this process; its output and
-    exit status are snnc's. Only once: a rerun that fails the same way reports the error.
+    environment (README, "Legacy spikingjelly"); its output and exit status are snnc's.
+    Only once: a rerun that fails the same way reports the error.
     `err` is the frontend's LegacyAPIError."""
     from snnc.environments import legacy_python
 
@@ -355,8 +356,13 @@ def _rerun_in_legacy_env(err) -> NoReturn:
                f"0.0.0.0.12-0.0.0.0.14); compiling with {python}", err=True)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(python, [str(python), "-m", "snnc.tools.cli", *argv],
-              {**os.environ, LEGACY_RERUN: "1"})
+    # A child rather than exec: snnc's CLI may run inside another Python process (a test, a
+    # notebook), which must survive it. Ctrl-C reaches both; the child's status is ours.
+    import subprocess
+
+    done = subprocess.run([str(python), "-m", "snnc.tools.cli", *argv], check=False,
+                          env={**os.environ, LEGACY_RERUN: "1"})
+    click.get_current_context().exit(done.returncode)
 
 
 @cli.command()
@@ -483,6 +489,12 @@ EXIT_CHECK_FAILED = 2
 @click.option("--backend-samples", type=click.IntRange(min=1), default=None,
               help="Samples run on the backend for equivalence (default: all for refsim, "
                    "32 for lava, which runs about 1 s per sample).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=CHECK_BATCH,
+              show_default=True,
+              help="Samples run at a time, on the reference simulator and on the backend, "
+                   "counts added up: memory holds one batch's records however many samples "
+                   "are checked, and the report is the same for every batch size. Lava starts "
+                   "one process per batch.")
 @click.option("--timesteps", "-T", type=click.IntRange(min=1, max=MAX_TIMESTEPS), default=None,
               help="Steps per sample (default: the artifact's meta.timesteps).")
 @click.option("--max-mismatches", type=click.IntRange(min=0), default=0, show_default=True,
@@ -506,9 +518,9 @@ EXIT_CHECK_FAILED = 2
 @backend_options
 @click.pass_context
 def check(ctx: click.Context, artifact: Path, backend: str, data_source: str | None,
-          samples: int | None, backend_samples: int | None, timesteps: int | None,
-          max_mismatches: int, max_float_mismatches: int, max_accuracy_drop: float,
-          max_chips: int, allow_overflow: bool, json_path: str | None,
+          samples: int | None, backend_samples: int | None, batch_size: int,
+          timesteps: int | None, max_mismatches: int, max_float_mismatches: int,
+          max_accuracy_drop: float, max_chips: int, allow_overflow: bool, json_path: str | None,
           report_dir: Path | None, **backend_settings) -> None:
     """Check a compiled artifact rung by rung before it goes on a chip: trace, resources,
     ranges, accuracy (float vs fixed vs backend), spike equivalence (backend vs reference
@@ -552,7 +564,7 @@ def check(ctx: click.Context, artifact: Path, backend: str, data_source: str | N
 
         report = run_check(art, str(artifact), data, backend=runner, timesteps=steps,
                            thresholds=thresholds, backend_samples=backend_samples,
-                           progress=tick)
+                           progress=tick, batch=batch_size)
     doc = report.to_json()
     if json_path == "-":
         click.echo(json.dumps(doc, indent=2))

@@ -151,3 +151,23 @@ def test_from_python_the_error_names_the_legacy_interpreter(tmp_path):
         load_model(f"{model}:net")
     assert str(legacy_python()) in str(err.value)
     assert "spikingjelly 2.0.0, which removed it" in str(err.value)
+
+
+def test_in_process_the_rerun_is_a_child_and_the_caller_survives(tmp_path, legacy_env):
+    """snnc's CLI called inside a Python process (here pytest, through click's runner): the
+    legacy compile runs as a child process, its status is the command's, and this process
+    goes on."""
+    from click.testing import CliRunner
+
+    from snnc.tools.cli import cli
+
+    model = write(tmp_path, "legacy_net.py", LEGACY_NET)
+    out = tmp_path / "net.snnc"
+    result = CliRunner().invoke(cli, compile_args(f"{model}:net", weights(tmp_path / "w.pt"),
+                                                  out))
+    assert result.exit_code == 0, result.output
+    assert read_artifact(out).meta["trace_check"]["total_mismatches"] == 0
+    result = CliRunner().invoke(cli, compile_args(f"{model}:missing", weights(tmp_path / "w.pt"),
+                                                  tmp_path / "no.snnc"))
+    assert result.exit_code == 1  # the child's failure is the command's
+    assert not (tmp_path / "no.snnc").exists()
