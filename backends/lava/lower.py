@@ -2,21 +2,23 @@
 fixed_pt models (`run_fixed`), a float graph on its floating_pt models (`run_float`).
 
 Timing is the reference simulator's hardware timing (analyses/timing.py): each
-synapse is one Lava Dense (a Conv2d expanded to its dense matrix on the flattened (C, H, W)
-order; Lava's Conv process ignores weight_exp and mis-sizes its first buffer), a shortcut
-that must wait is a DelayDense, and an Add is the summing of several Dense into one neuron
-port. Samples run back to back, one period each: T + latency steps, then silent steps in
-which every synapse buffer drains and every neuron returns to rest (`1 + max delay` of them
-unless stock LIF layers feed each other, see `period`).
+synapse is one process with Lava Dense's contract, a Dense for a dense layer (a DelayDense
+for a shortcut that must wait) and an SnncConv for a convolution (models/conv.py: the
+kernel over sliding windows, memory proportional to weights and neurons; Lava's own Conv
+ignores weight_exp and mis-sizes its first buffer), and an Add is the summing of several
+synapses into one neuron port. Samples run back to back, one period each: T + latency
+steps, then silent steps in which every synapse buffer drains and every neuron returns to
+rest (`1 + max delay` of them unless stock LIF layers feed each other, see `period`).
 
 Each node type has a lowering, registered with `@lowering(NodeType, ...)`: it builds the
 node's Lava processes, connects them to its inputs' ports and returns the OutPorts that carry
 the node's value (an Add returns its inputs' ports, which meet at the neuron's InPort).
 
-Float precision. Lava's floating_pt Dense computes `W @ s` as one matrix-vector product of
-the dense matrix; the reference simulator sums a convolution tap by tap, and adds each
-synapse's bias to its own output, where here the biases (Lava's Dense has none) are summed
-into the neuron and added after the port has summed the synapses. So the synaptic input may
+Float precision. Lava's floating_pt Dense computes `W @ s` as one matrix-vector product, and
+SnncConv one product of the kernel with the input's windows; the reference simulator sums a
+convolution tap by tap, and adds each synapse's bias to its own output, where here the
+biases (the synapse processes have none) are summed into the neuron and added after the
+port has summed the synapses. So the synaptic input may
 differ in its last bits, and a spike may differ where a neuron's value lies within those bits
 of its threshold. Everything after the synaptic sum is the reference's arithmetic in its
 order (processes.PySnncNeuronFloat): when the sums are exact (weights, biases and inputs on a
@@ -56,6 +58,7 @@ from lava.proc.dense import process as lava_dense
 from lava.proc.lif.process import LIFReset
 
 from snnc.analyses.timing import is_synapse, schedule
+from snnc.backends.lava.models.conv import SnncConv, exact_in_float64
 from snnc.backends.lava.models.processes import (
     CUBA_RESETS,
     FixedParams,
@@ -182,48 +185,47 @@ def _input(node: Input, build: Build) -> list:
 
 # -- synapses and sums -------------------------------------------------------------------------
 
-def conv_matrix(node: Conv2d, in_shape: tuple[int, int, int]) -> np.ndarray:
-    """The convolution as a dense [C_out*Ho*Wo, C_in*H*W] matrix (C-order flattening), in the
-    weights' dtype."""
-    c_out, c_in, kh, kw = node.weight.shape
-    _, h, w = in_shape
-    _, ho, wo = node.type.shape
-    (sh, sw), (ph, pw) = node.stride, node.padding
-    m = np.zeros((c_out * ho * wo, c_in * h * w), node.weight.dtype)
-    oi, oj = np.meshgrid(np.arange(ho), np.arange(wo), indexing="ij")
-    for p in range(kh):
-        for q in range(kw):
-            ii, jj = oi * sh - ph + p, oj * sw - pw + q
-            ok = (ii >= 0) & (ii < h) & (jj >= 0) & (jj < w)
-            rows_pos, cols_pos = (oi * wo + oj)[ok], (ii * w + jj)[ok]
-            for o in range(c_out):
-                for c in range(c_in):
-                    m[o * ho * wo + rows_pos, c * h * w + cols_pos] = node.weight[o, c, p, q]
-    return m
-
-
 @lowering(FxConv2d, FxDense, Conv2d, Dense)
 def _synapse(node: Conv2d | Dense, build: Build) -> list:
     src = build.graph[node.inputs[0]]
     if not (isinstance(src, Input) or (isinstance(src, Neuron) and src.spiking)):
         raise LavaBuildError(f"layer {node.name!r} ({node.op}) reads {src.name!r} ({src.op});"
                              " on Lava a synapse reads the input or a spiking layer")
+    fixed = isinstance(node, FxConv2d | FxDense)
+    delay = build.plan.delays[node.name]
     if isinstance(node, Conv2d):
-        weights = conv_matrix(node, src.type.shape)
+        syn = conv_process(node, src, delay)
     else:
         weights = node.weight.reshape(node.weight.shape[0], -1)
-    kwargs = {"num_message_bits": FORMAT.message_bits if isinstance(src, Input) else 0}
-    if isinstance(node, FxConv2d | FxDense):
-        kwargs.update(weights=weights.astype(np.int32), weight_exp=int(node.weight_exp),
-                      num_weight_bits=FORMAT.weight_bits)
-    else:
-        kwargs.update(weights=weights.astype(np.float64))  # its bias goes to the neuron
-    delay = build.plan.delays[node.name]
-    dense = lava_dense.DelayDense(delays=delay, **kwargs) if delay else \
-        lava_dense.Dense(**kwargs)
+        kwargs = {"num_message_bits": FORMAT.message_bits if isinstance(src, Input) else 0}
+        if fixed:
+            kwargs.update(weights=weights.astype(np.int32), weight_exp=int(node.weight_exp),
+                          num_weight_bits=FORMAT.weight_bits)
+        else:
+            kwargs.update(weights=weights.astype(np.float64))  # its bias goes to the neuron
+        syn = lava_dense.DelayDense(delays=delay, **kwargs) if delay else \
+            lava_dense.Dense(**kwargs)
     (port,) = build.ports[src.name]
-    port.connect(dense.s_in)
-    return [dense.a_out]
+    port.connect(syn.s_in)
+    return [syn.a_out]
+
+
+def conv_process(node: Conv2d, src: Node, delay: int) -> SnncConv:
+    """A Conv2d as one SnncConv process (models/conv.py): its kernel, never a dense matrix.
+    Its bias goes to the neuron, as for a Dense."""
+    fixed = isinstance(node, FxConv2d)
+    weights = node.weight.astype(np.int32 if fixed else np.float64)
+    if fixed:
+        largest = (1 << FORMAT.message_bits) if isinstance(src, Input) else 1
+        fan_in = int(np.prod(node.weight.shape[1:]))
+        if not exact_in_float64(weights, largest, fan_in):
+            raise LavaBuildError(f"layer {node.name!r} ({node.op}): sums of up to {fan_in} "
+                                 f"products of weights to {int(np.abs(weights).max())} and "
+                                 f"inputs to {largest} may not be exact in float64")
+    extra = {"weight_exp": int(node.weight_exp), "num_weight_bits": FORMAT.weight_bits} \
+        if fixed else {}
+    return SnncConv(weights=weights, in_shape=src.type.shape, out_shape=node.type.shape,
+                    stride=node.stride, padding=node.padding, delay=delay, **extra)
 
 
 @lowering(Add)

@@ -45,15 +45,15 @@ def test_a_corrupted_lowering_is_detected(monkeypatch, residual_graph, hardware_
     rng = np.random.default_rng(0)
     graph = compile_graph(residual_graph(rng, False, fc_bias=True), LOIHI2, timesteps=T).graph
     x = rng.random((20, 3, 5, 5))
-    original = lower.conv_matrix
+    original = lower.conv_process
 
-    def off_by_one(node, in_shape):  # conv b: every weight one step of the 8-bit grid up
-        m = original(node, in_shape)
+    def off_by_one(node, src, delay):  # conv b: every weight one step of the 8-bit grid up
         if node.name == "b":
-            m[m != 0] = m[m != 0] + 2
-        return m
+            w = node.weight
+            node = node.replace(weight=np.where(w != 0, w + 2, w))
+        return original(node, src, delay)
 
-    monkeypatch.setattr(lower, "conv_matrix", off_by_one)
+    monkeypatch.setattr(lower, "conv_process", off_by_one)
     got = lower.run_fixed(graph, x, T)
     bad = mismatches(got, hardware_record(graph, x, T))
     assert bad["sn_a"] == 0 and bad["sn_b"] > 0
