@@ -328,11 +328,37 @@ def sample_inputs(source: str, input_shape: tuple[int, ...], samples: int, *,
     return x.astype(np.float64)
 
 
+@dataclass(frozen=True)
+class RandomFrames:
+    """`--data random`'s inputs, `[samples, *frame]` uniform in [0, 1), made a slice at a
+    time so that a check of many samples never holds them all: the values of
+    `numpy.random.default_rng(seed).random((samples, *frame))`, whatever the slices. PCG64
+    draws one 64-bit number per value, so a slice's generator is `advance`d past the values
+    of the samples before it."""
+
+    samples: int
+    frame: tuple[int, ...]
+    seed: int = 0
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.samples, *self.frame)
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError(f"random inputs are read by contiguous slices, not {key!r}")
+        start, stop, _ = key.indices(self.samples)
+        bits = np.random.PCG64(self.seed)
+        bits.advance(start * int(np.prod(self.frame, dtype=np.int64)))
+        return np.random.Generator(bits).random((max(0, stop - start), *self.frame))
+
+
 @dataclass
 class CheckData:
-    """Inputs (and labels) for `snnc check`, as the simulators take them."""
+    """Inputs (and labels) for `snnc check`, as the simulators take them. `x` is an array,
+    or `RandomFrames` (no sequence) that `part` turns into one."""
 
-    x: np.ndarray                    # [N, *shape], or [T, N, *shape] when `sequence`
+    x: np.ndarray | RandomFrames     # [N, *shape], or [T, N, *shape] when `sequence`
     y: np.ndarray | None             # [N] int64 labels in [0, classes), or None
     source: str
     sequence: bool = False
@@ -374,10 +400,8 @@ def load_data(source: str, artifact: Any, samples: int | None, timesteps: int,
                              f"the artifact's input is {list(shape)}")
         y = check_labels(y, len(y), graph, "--data digits")
         data = CheckData(x.astype(np.float64), y, "digits")
-    elif source == "random":
-        n = samples or 32
-        check_allocation(n * int(np.prod(shape)), f"--data random with --samples {n}")
-        data = CheckData(np.random.default_rng(seed).random((n, *shape)), None, "random")
+    elif source == "random":  # made per batch: never all at once
+        return CheckData(RandomFrames(samples or 32, shape, seed), None, "random")
     else:
         data = _load_npz(source, graph, shape, timesteps)
     return data.head(samples) if samples else data

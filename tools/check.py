@@ -25,7 +25,10 @@ Nothing here names a backend: what differs between them comes from their declara
 The data rungs count per batch (sums, never fractions; first mismatches with the sample's
 index in the whole data), so a check run in parts gives the same report as one run:
 `run_check(..., start=k)` checks the samples from global index k on, and `merge_reports`
-joins two adjacent parts (e.g. two shards) into the report one run would give.
+joins two adjacent parts (e.g. two shards) into the report one run would give. The same
+holds within a run: the reference simulator and the backend run `batch` samples at a time,
+their counts and comparisons added up, so memory does not grow with the samples and every
+batch size gives the same report.
 """
 
 from __future__ import annotations
@@ -49,6 +52,11 @@ from snnc.tools.golden import Comparison, compare, golden_expected, result_value
 SCHEMA = "snnc.check/1"
 FLOAT_RTOL = 1e-9  # a float rung's readout v against the float reference (see _float_rung)
 ESTIMATE_SAMPLES = 32  # the cost model's estimates run on the data's first samples
+#: Samples run at a time (`snnc check --batch-size`): what the check holds in memory is one
+#: batch's records, whatever the number of samples. The hardware-timed record keeps every
+#: neuron state at every step (about 0.35 GB a sample for ResNet-19 on 3x32x32), so a batch
+#: of 16 keeps that check within a few GB; small networks run as fast as in larger batches.
+BATCH = 16
 
 
 @dataclass
@@ -176,13 +184,13 @@ def progress_total(backend: type[Backend] | Backend, samples: int,
 
 def run_check(artifact: Artifact, path: str, data: CheckData, *, backend: Backend,
               timesteps: int, thresholds: Thresholds, backend_samples: int | None,
-              progress: Progress | None = None, batch: int = 128,
+              progress: Progress | None = None, batch: int = BATCH,
               start: int = 0) -> CheckReport:
-    """Run every rung on `data` (the reference simulator in batches of `batch`; the backend
-    on the data's first `backend_samples`, default: the backend's `check_samples`, else all)
-    and collect the report. `start`: the index of `data`'s first sample in the whole data,
-    when `data` is one part of it (see `merge_reports`). Never raises for a failed rung;
-    raises SnncError when the check cannot run at all."""
+    """Run every rung on `data` (the reference simulator on all of it, the backend on the
+    data's first `backend_samples`, default: the backend's `check_samples`, else all; both
+    in batches of `batch`) and collect the report. `start`: the index of `data`'s first
+    sample in the whole data, when `data` is one part of it (see `merge_reports`). Never
+    raises for a failed rung; raises SnncError when the check cannot run at all."""
     tick = progress or (lambda what, n: None)
     graph = artifact.graph
     quantized = artifact.target != "float"
@@ -200,19 +208,11 @@ def run_check(artifact: Artifact, path: str, data: CheckData, *, backend: Backen
     report.core_map = _resources(report, artifact, thresholds)
     _ranges(report, artifact, timesteps, thresholds)
     _reference_runs(report, artifact, data, n_backend, timesteps, batch, tick)
-    sub = data.head(n_backend)
-    precision = "fixed" if quantized else "float"
-    if n_backend:
-        _equivalence(report, backend, graph, precision, sub, timesteps, start, tick)
     if backend.float_rung is not None and artifact.reference is None:
         report.static["float"] = Rung(backend.float_rung, None, "no float reference graph")
-    elif backend.float_rung is not None and n_backend:
-        # Spikes must be identical; a readout's float v may differ in its last bits, since a
-        # backend may sum a dense matrix product where the reference sums convolution taps.
-        report.float_equivalence, _ = _against_reference(
-            backend, artifact.reference, "float", sub.x, timesteps, start,
-            "float reference graph", f"readout v to a relative {FLOAT_RTOL:g}", FLOAT_RTOL)
-        tick(backend.labels["float"], sub.samples)
+    precision = "fixed" if quantized else "float"
+    _backend_runs(report, artifact, backend, precision, data, n_backend, timesteps, batch,
+                  tick)
     _golden(report, artifact, backend, precision, timesteps, tick)
     return _finish(report)
 
@@ -377,17 +377,38 @@ def _against_reference(backend: Backend, graph: Graph, precision: str, x: np.nda
     return cmp, got
 
 
-def _equivalence(report: CheckReport, backend: Backend, graph: Graph, precision: str,
-                 data: CheckData, timesteps: int, start: int, tick: Progress) -> None:
-    cmp, records = _against_reference(backend, graph, precision, data.x, timesteps, start,
-                                      "reference simulator",
-                                      "every step, pipeline fill included")
-    tick(backend.labels[precision], data.samples)
-    report.equivalence = cmp
-    if data.y is not None:
-        got = predictions(graph, windows(graph, records, timesteps, backend.timing))
-        report.backend_counts.samples += data.samples
-        report.backend_counts.correct += int((got == data.y).sum())
+def _backend_runs(report: CheckReport, artifact: Artifact, backend: Backend, precision: str,
+                  data: CheckData, n_backend: int, timesteps: int, batch: int,
+                  tick: Progress) -> None:
+    """The backend on `data`'s first `n_backend` samples, `batch` at a time (at least its
+    `min_batch`: a backend with a cost per run, such as Lava starting a process, asks for
+    fewer, larger runs): the equivalence rung, and the backend's float rung when it has one,
+    each batch's comparison merged into the report's (`Comparison.merge`; first mismatches
+    by their index in the whole data)."""
+    graph, reference = artifact.graph, artifact.reference
+    batch = max(batch, backend.min_batch)
+    for first in range(0, n_backend, batch):
+        chunk = data.part(first, min(first + batch, n_backend))
+        offset = report.start + first
+        cmp, records = _against_reference(backend, graph, precision, chunk.x, timesteps,
+                                          offset, "reference simulator",
+                                          "every step, pipeline fill included")
+        report.equivalence = _merge(report.equivalence, cmp)
+        if chunk.y is not None:
+            got = predictions(graph, windows(graph, records, timesteps, backend.timing))
+            report.backend_counts.samples += chunk.samples
+            report.backend_counts.correct += int((got == chunk.y).sum())
+        del records  # one run's records at a time
+        tick(backend.labels[precision], chunk.samples)
+        if backend.float_rung is not None and reference is not None:
+            # Spikes must be identical; a readout's float v may differ in its last bits, since
+            # a backend may sum a dense matrix product where the reference sums convolution
+            # taps.
+            cmp = _against_reference(backend, reference, "float", chunk.x, timesteps, offset,
+                                     "float reference graph",
+                                     f"readout v to a relative {FLOAT_RTOL:g}", FLOAT_RTOL)[0]
+            report.float_equivalence = _merge(report.float_equivalence, cmp)
+            tick(backend.labels["float"], chunk.samples)
 
 
 def _golden(report: CheckReport, artifact: Artifact, backend: Backend, precision: str,

@@ -493,8 +493,8 @@ EXIT_CHECK_FAILED = 2
               show_default=True,
               help="Samples run at a time, on the reference simulator and on the backend, "
                    "counts added up: memory holds one batch's records however many samples "
-                   "are checked, and the report is the same for every batch size. Lava starts "
-                   "one process per batch.")
+                   "are checked, and the report is the same for every batch size. Lava, "
+                   "which starts a process per run, runs at least 32 at a time.")
 @click.option("--timesteps", "-T", type=click.IntRange(min=1, max=MAX_TIMESTEPS), default=None,
               help="Steps per sample (default: the artifact's meta.timesteps).")
 @click.option("--max-mismatches", type=click.IntRange(min=0), default=0, show_default=True,

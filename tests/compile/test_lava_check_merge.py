@@ -1,7 +1,8 @@
-"""`snnc check` on Lava in two parts, merged: the same report as one run (issue 16).
+"""`snnc check` on Lava in two parts, merged, and in batches of 2: the same report as one
+run (issues 16 and 13).
 
 Lava runs about a second a sample plus its start-up, so this uses 4 samples of a small
-residual graph and an artifact without golden vectors (no golden run): 6 Lava runs in all.
+residual graph and an artifact without golden vectors (no golden run): 10 Lava runs in all.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from snnc.backends import create_backend
 from snnc.backends.refsim import simulate
 from snnc.inputs import CheckData
 from snnc.targets import LOIHI2
-from snnc.tools.check import Thresholds, merge_reports, run_check
+from snnc.tools.check import BATCH, Thresholds, merge_reports, run_check
 from snnc.tools.evaluate import predictions
 from snnc.tools.pass_runner import compile_graph
 
@@ -35,15 +36,20 @@ def test_lava_check_in_two_parts_merges_to_one_run(residual_graph, tmp_path):
     data = CheckData(x, y, "test.npz")
     lava = create_backend("lava", art, path)
 
-    def check(part: CheckData, start: int):
-        return run_check(art, str(path), part, backend=lava, timesteps=T,
+    def check(part: CheckData, start: int, backend=lava, batch: int = BATCH):
+        return run_check(art, str(path), part, backend=backend, timesteps=T,
                          thresholds=Thresholds(max_accuracy_drop=100), backend_samples=None,
-                         start=start)
+                         start=start, batch=batch)
 
     whole = check(data, 0)
     merged = merge_reports(check(data.part(0, 2), 0), check(data.part(2, 4), 2))
     doc = whole.to_json()
     assert merged.to_json() == doc
+
+    class EveryBatch(type(lava)):  # Lava runs at least 32 samples at once; here 2
+        min_batch = 1
+
+    assert check(data, 0, EveryBatch(art, path), batch=2).to_json() == doc
     assert doc["backend"] == "lava" and doc["equivalence"]["samples"] == 4
     assert doc["total_mismatches"] == 0 and doc["lava_floating_pt"]["total_mismatches"] == 0
     assert doc["accuracy"]["backend"] == doc["accuracy"]["fixed"] == 3 / 4
