@@ -48,8 +48,10 @@ to import outside `sys.modules`.)
 """
 
 import logging
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from lava.magma.core.run_conditions import RunSteps
@@ -126,9 +128,14 @@ class Build:
     graph: Graph
     plan: Plan
     x: np.ndarray
+    records: Path  # the folder the neuron processes save their step records into
     ports: dict[str, list] = field(default_factory=dict)  # node -> OutPorts carrying its value
     #: neuron name -> the process whose `record` holds its steps (SnncNeuron or StepRecorder)
     neurons: dict[str, SnncNeuron | StepRecorder] = field(default_factory=dict)
+
+    def record_file(self, name: str) -> str:
+        """Where layer `name`'s process saves its record (one file per layer)."""
+        return str(self.records / f"{list(self.graph.nodes).index(name)}.npy")
 
 
 Lowering = Callable[[Node, Build], list]
@@ -258,7 +265,8 @@ def _neuron(node: Neuron, build: Build, kind: str, params: FixedParams | FloatPa
     plan = build.plan
     proc = SnncNeuron(shape=(int(np.prod(node.type.shape)),), steps=plan.steps, kind=kind,
                       start=plan.depth[node.name], end=plan.timesteps + plan.latency,
-                      period=plan.period, params=params)
+                      period=plan.period, params=params,
+                      record_file=build.record_file(node.name))
     for port in build.ports[src.name]:
         port.connect(proc.a_in)
     build.neurons[node.name] = proc
@@ -335,7 +343,8 @@ def _stock_lif(node: FxLIF, build: Build) -> list:
     shape = (int(np.prod(node.type.shape)),)
     lif = LIFReset(shape=shape, du=FORMAT.decay_max, dv=int(node.dv), vth=int(node.vth),
                    bias_mant=0, bias_exp=0, reset_interval=build.plan.period, reset_offset=1)
-    recorder = StepRecorder(shape=shape, steps=build.plan.steps)
+    recorder = StepRecorder(shape=shape, steps=build.plan.steps,
+                            record_file=build.record_file(node.name))
     lif.s_out.connect(recorder.a_in)
     for port in build.ports[node.inputs[0]]:
         port.connect(lif.a_in)
@@ -461,18 +470,19 @@ def _run(graph: Graph, x: np.ndarray, timesteps: int, tag: str) -> dict[str, np.
     inp = _single_input(graph)
     x = inp.check_batch(x, timesteps)
     batch = x.shape[-len(inp.shape) - 1]
-    build = Build(graph, make_plan(graph, timesteps, batch), x)
-    for node in graph:
-        build.ports[node.name] = lowering_for(node)(node, build)
-    if not build.neurons:
-        raise LavaBuildError("the graph has no neuron layer to run")
-    first = next(iter(build.neurons.values()))
-    try:
-        first.run(condition=RunSteps(num_steps=build.plan.steps),
-                  run_cfg=Loihi2SimCfg(select_tag=tag))
-        logs = {name: proc.record.get() for name, proc in build.neurons.items()}
-    finally:
-        first.stop()
+    with tempfile.TemporaryDirectory(prefix="snnc-lava-records-") as records:
+        build = Build(graph, make_plan(graph, timesteps, batch), x, Path(records))
+        for node in graph:
+            build.ports[node.name] = lowering_for(node)(node, build)
+        if not build.neurons:
+            raise LavaBuildError("the graph has no neuron layer to run")
+        first = next(iter(build.neurons.values()))
+        try:
+            first.run(condition=RunSteps(num_steps=build.plan.steps),
+                      run_cfg=Loihi2SimCfg(select_tag=tag))
+        finally:
+            first.stop()
+        logs = {name: _read_record(build, name) for name in build.neurons}
     plan = build.plan
     window = timesteps + plan.latency
     out = {}
@@ -482,6 +492,17 @@ def _run(graph: Graph, x: np.ndarray, timesteps: int, tag: str) -> dict[str, np.
         steps = np.swapaxes(steps, 0, 1)
         out[name] = steps.astype(bool) if node.spiking else steps
     return out
+
+
+def _read_record(build: Build, name: str) -> np.ndarray:
+    """A layer's step record, saved by its process after the last step (models/processes.py:
+    `Var.get` would send it one value at a time)."""
+    path = build.record_file(name)
+    try:
+        return np.load(path)
+    except OSError as err:
+        raise LavaBuildError(f"layer {name!r}: the Lava run left no record of its steps "
+                             f"({path}: {err.strerror or err})") from None
 
 
 def _single_input(graph: Graph) -> Input:

@@ -116,4 +116,4 @@ def test_a_kind_no_model_steps_is_refused_when_the_process_is_built():
     with pytest.raises(LavaBuildError, match="SnncNeuron kind 'plif' is not one its models "
                                              "run; known kinds: hard, soft, clif, readout"):
         processes.SnncNeuron(shape=(2,), steps=2, kind="plif", start=0, end=2, period=3,
-                             params=params)
+                             params=params, record_file="unused.npy")

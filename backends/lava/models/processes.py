@@ -10,9 +10,12 @@ simulator's hardware timing defines and stock LIF lacks:
 - the soft reset, the CLIF, the non-spiking readout, and the CubaLIF (snnTorch's reset
   rule: the reset a step owes is read from v before Lava's u and v update, `cuba_reset`
   says which, `reset_delay` whether the spike's own step pays it too);
-- a record of every step's spikes (or readout v) read once at the end: Lava's Monitor costs
-  about 65 us per value. (Var names must not shadow the model's own attributes: `log` is
-  its logger and `start` its run-loop method; either breaks the runtime silently.)
+- a record of every step's spikes (or readout v), written once at the end of the run to a
+  file the lowering names (`record_file`: `np.save`, spikes as int8): Lava's Monitor costs
+  about 65 us per value, and `Var.get` sends an array through the runtime one value at a
+  time (hours for a ResNet-19's 10^8 recorded values). (Var names must not shadow the
+  model's own attributes: `log` is its logger and `start` its run-loop method; either
+  breaks the runtime silently.)
 
 Its Vars depend on the precision (`FixedParams` or `FloatParams`): Lava builds a model only
 when it declares a type for every Var of the process, and every Var it declares must exist.
@@ -93,19 +96,33 @@ class PyGradedSourceFloat(PyLoihiProcessModel):
 
 
 class StepRecorder(AbstractProcess):
-    """Keeps what arrives at its port at every step in `record` ([steps, n]), read once at the
-    end: the spike record of a stock Lava process (its s_out connected here, no delay)."""
+    """Keeps what arrives at its port at every step in `record` ([steps, n]), saved once at
+    the end to `record_file`: the spike record of a stock Lava process (its s_out connected
+    here, no delay)."""
 
-    def __init__(self, *, shape: tuple[int, ...], steps: int) -> None:
-        super().__init__(shape=shape)
+    def __init__(self, *, shape: tuple[int, ...], steps: int, record_file: str) -> None:
+        super().__init__(shape=shape, record_file=record_file, spiking=True)
         self.a_in = InPort(shape=shape)
         self.record = Var(shape=(steps,) + tuple(shape), init=0)
+
+
+class _SavesRecord:
+    """Saves `record` to the process's `record_file` after the run's last step (Lava's
+    post-management phase, which runs after every process's spiking phase of the step)."""
+
+    def post_guard(self) -> bool:
+        return self.time_step == self.record.shape[0]
+
+    def run_post_mgmt(self) -> None:
+        spiking = self.proc_params["spiking"]
+        np.save(self.proc_params["record_file"],
+                self.record.astype(np.int8) if spiking else self.record)
 
 
 @implements(proc=StepRecorder, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("fixed_pt")
-class PyStepRecorder(PyLoihiProcessModel):
+class PyStepRecorder(_SavesRecord, PyLoihiProcessModel):
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     record: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
 
@@ -155,8 +172,8 @@ class SnncNeuron(AbstractProcess):
     that would let Lava pick a stock LIF model without these variables."""
 
     def __init__(self, *, shape: tuple[int, ...], steps: int, kind: str, start: int, end: int,
-                 period: int, params: FixedParams | FloatParams) -> None:
-        super().__init__(shape=shape)
+                 period: int, params: FixedParams | FloatParams, record_file: str) -> None:
+        super().__init__(shape=shape, record_file=record_file, spiking=kind != "readout")
         self.a_in = InPort(shape=shape)
         self.s_out = OutPort(shape=shape)
         if kind not in KINDS:
@@ -227,7 +244,7 @@ class _SampleGate:
 @implements(proc=SnncNeuron, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("fixed_pt")
-class PySnncNeuronFixed(_SampleGate, AbstractPyLifModelFixed):
+class PySnncNeuronFixed(_SampleGate, _SavesRecord, AbstractPyLifModelFixed):
     """Lava's bit-accurate LIF dynamics (AbstractPyLifModelFixed: the same base, decay, wrap,
     clip and bias code as its PyLifModelBitAcc), gated per sample, with soft reset, CLIF and
     readout kinds."""
@@ -338,7 +355,7 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 @implements(proc=SnncNeuron, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("floating_pt")
-class PySnncNeuronFloat(_SampleGate, PyLoihiProcessModel):
+class PySnncNeuronFloat(_SampleGate, _SavesRecord, PyLoihiProcessModel):
     """The float neurons, operation for operation as backends/refsim/float_ops.py (its
     `_lif`, `_clif`, `_readout`), in float64. The layer's input is Lava's sum of its synapses
     plus their biases."""
