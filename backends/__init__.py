@@ -95,9 +95,9 @@ class Backend(ABC):
     float_rung: ClassVar[str | None] = None
     #: Samples `snnc check` runs on it when `--backend-samples` is not given; None: all.
     check_samples: ClassVar[int | None] = None
-    #: The fewest samples `snnc check` gives one run (when it has that many), whatever its
-    #: `--batch-size`: for a backend with a fixed cost per run, such as a process to start.
-    min_batch: ClassVar[int] = 1
+    #: Samples per run `snnc check` gives it when `--batch-size` is not given; None: the
+    #: check's default. Larger for a backend with a fixed cost per run (a process to start).
+    check_batch_size: ClassVar[int | None] = None
     #: Per-run options (`BackendOption`), passed to the constructor by name.
     options: ClassVar[tuple[BackendOption, ...]] = ()
 
@@ -178,10 +178,10 @@ def register(cls: type[Backend]) -> type[Backend]:
     if not cls.precisions or bad:
         raise BackendError(f"backend {name!r}: precisions {cls.precisions!r}; expected some "
                            f"of {', '.join(PRECISIONS)}, each with a label")
-    if not isinstance(cls.min_batch, int) or isinstance(cls.min_batch, bool) \
-            or cls.min_batch < 1:
-        raise BackendError(f"backend {name!r}: min_batch {cls.min_batch!r}; expected an "
-                           "integer >= 1")
+    size = cls.check_batch_size
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
+        raise BackendError(f"backend {name!r}: check_batch_size {size!r}; expected None or "
+                           "an integer >= 1")
     if cls.float_rung is not None and "float" not in cls.precisions:
         raise BackendError(f"backend {name!r} declares the rung {cls.float_rung!r} but does "
                            "not run precision 'float'")

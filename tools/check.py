@@ -28,7 +28,8 @@ index in the whole data), so a check run in parts gives the same report as one r
 joins two adjacent parts (e.g. two shards) into the report one run would give. The same
 holds within a run: the reference simulator and the backend run `batch` samples at a time,
 their counts and comparisons added up, so memory does not grow with the samples and every
-batch size gives the same report.
+batch size gives the same report. Without `batch`, the reference simulator runs `BATCH`
+and the backend its own `check_batch_size` (Lava, which starts a process per run: 32).
 """
 
 from __future__ import annotations
@@ -52,10 +53,10 @@ from snnc.tools.golden import Comparison, compare, golden_expected, result_value
 SCHEMA = "snnc.check/1"
 FLOAT_RTOL = 1e-9  # a float rung's readout v against the float reference (see _float_rung)
 ESTIMATE_SAMPLES = 32  # the cost model's estimates run on the data's first samples
-#: Samples run at a time (`snnc check --batch-size`): what the check holds in memory is one
-#: batch's records, whatever the number of samples. The hardware-timed record keeps every
-#: neuron state at every step (about 0.35 GB a sample for ResNet-19 on 3x32x32), so a batch
-#: of 16 keeps that check within a few GB; small networks run as fast as in larger batches.
+#: Samples run at a time by default (`snnc check --batch-size`): what the check holds in
+#: memory is one batch's records, whatever the number of samples. The hardware-timed record
+#: keeps every neuron state at every step (about 0.35 GB a sample for ResNet-19 on 3x32x32),
+#: so 16 keep that check near 7.5 GB; small networks run as fast as in larger batches.
 BATCH = 16
 
 
@@ -184,11 +185,12 @@ def progress_total(backend: type[Backend] | Backend, samples: int,
 
 def run_check(artifact: Artifact, path: str, data: CheckData, *, backend: Backend,
               timesteps: int, thresholds: Thresholds, backend_samples: int | None,
-              progress: Progress | None = None, batch: int = BATCH,
+              progress: Progress | None = None, batch: int | None = None,
               start: int = 0) -> CheckReport:
     """Run every rung on `data` (the reference simulator on all of it, the backend on the
     data's first `backend_samples`, default: the backend's `check_samples`, else all; both
-    in batches of `batch`) and collect the report. `start`: the index of `data`'s first
+    in batches of `batch`, default: `BATCH`, and the backend's `check_batch_size` for the
+    backend) and collect the report. `start`: the index of `data`'s first
     sample in the whole data, when `data` is one part of it (see `merge_reports`). Never
     raises for a failed rung; raises SnncError when the check cannot run at all."""
     tick = progress or (lambda what, n: None)
@@ -207,12 +209,12 @@ def run_check(artifact: Artifact, path: str, data: CheckData, *, backend: Backen
     report.static["trace"] = _trace_rung(artifact)
     report.core_map = _resources(report, artifact, thresholds)
     _ranges(report, artifact, timesteps, thresholds)
-    _reference_runs(report, artifact, data, n_backend, timesteps, batch, tick)
+    _reference_runs(report, artifact, data, n_backend, timesteps, batch or BATCH, tick)
     if backend.float_rung is not None and artifact.reference is None:
         report.static["float"] = Rung(backend.float_rung, None, "no float reference graph")
     precision = "fixed" if quantized else "float"
-    _backend_runs(report, artifact, backend, precision, data, n_backend, timesteps, batch,
-                  tick)
+    _backend_runs(report, artifact, backend, precision, data, n_backend, timesteps,
+                  batch or backend.check_batch_size or BATCH, tick)
     _golden(report, artifact, backend, precision, timesteps, tick)
     return _finish(report)
 
@@ -380,13 +382,11 @@ def _against_reference(backend: Backend, graph: Graph, precision: str, x: np.nda
 def _backend_runs(report: CheckReport, artifact: Artifact, backend: Backend, precision: str,
                   data: CheckData, n_backend: int, timesteps: int, batch: int,
                   tick: Progress) -> None:
-    """The backend on `data`'s first `n_backend` samples, `batch` at a time (at least its
-    `min_batch`: a backend with a cost per run, such as Lava starting a process, asks for
-    fewer, larger runs): the equivalence rung, and the backend's float rung when it has one,
-    each batch's comparison merged into the report's (`Comparison.merge`; first mismatches
-    by their index in the whole data)."""
+    """The backend on `data`'s first `n_backend` samples, `batch` at a time (one run per
+    batch and rung): the equivalence rung, and the backend's float rung when it has one, each
+    batch's comparison merged into the report's (`Comparison.merge`; first mismatches by
+    their index in the whole data)."""
     graph, reference = artifact.graph, artifact.reference
-    batch = max(batch, backend.min_batch)
     for first in range(0, n_backend, batch):
         chunk = data.part(first, min(first + batch, n_backend))
         offset = report.start + first

@@ -28,6 +28,13 @@ def _backend_help(reference: str, others: str) -> str:
     return "; ".join(f"{name}: {kind.description}{reference if kind.is_reference else others}"
                      for name, kind in backends().items()) + "."
 
+
+def _batch_help() -> str:
+    """`check --batch-size`'s default: the check's, and each backend's own where it has one."""
+    own = "".join(f"; on {name}, {kind.check_batch_size}" for name, kind in backends().items()
+                  if kind.check_batch_size)
+    return f"default: {CHECK_BATCH}{own}"
+
 EXIT_ERROR = 1  # bad input, a damaged file, a failed run: one line on stderr
 EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT, what a shell reports for an interrupted program
 #: Set in the environment of a compile rerun in the legacy spikingjelly environment.
@@ -489,12 +496,12 @@ EXIT_CHECK_FAILED = 2
 @click.option("--backend-samples", type=click.IntRange(min=1), default=None,
               help="Samples run on the backend for equivalence (default: all for refsim, "
                    "32 for lava, which runs about 1 s per sample).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=CHECK_BATCH,
-              show_default=True,
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Samples run at a time, on the reference simulator and on the backend, "
                    "counts added up: memory holds one batch's records however many samples "
-                   "are checked, and the report is the same for every batch size. Lava, "
-                   "which starts a process per run, runs at least 32 at a time.")
+                   "are checked, and the report is the same for every batch size. A backend "
+                   "with a cost per run (a process to start) has its own default "
+                   f"({_batch_help()}).")
 @click.option("--timesteps", "-T", type=click.IntRange(min=1, max=MAX_TIMESTEPS), default=None,
               help="Steps per sample (default: the artifact's meta.timesteps).")
 @click.option("--max-mismatches", type=click.IntRange(min=0), default=0, show_default=True,
@@ -518,7 +525,7 @@ EXIT_CHECK_FAILED = 2
 @backend_options
 @click.pass_context
 def check(ctx: click.Context, artifact: Path, backend: str, data_source: str | None,
-          samples: int | None, backend_samples: int | None, batch_size: int,
+          samples: int | None, backend_samples: int | None, batch_size: int | None,
           timesteps: int | None, max_mismatches: int, max_float_mismatches: int,
           max_accuracy_drop: float, max_chips: int, allow_overflow: bool, json_path: str | None,
           report_dir: Path | None, **backend_settings) -> None:

@@ -28,7 +28,7 @@ class LavaBackend(Backend):
     needs_fixed_point = True
     float_rung = "lava floating_pt"
     check_samples = 32  # one to two seconds a sample
-    min_batch = 32  # a run starts Lava (about 3 s): at most a tenth of a run of 32 samples
+    check_batch_size = 32  # a run starts Lava (about 3 s): a tenth of 32 small samples
     options = (
         BackendOption("python", "Python of the Lava environment (default: the project's "
                                 ".venv-lava).", kind="file", check=check_interpreter),

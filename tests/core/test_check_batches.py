@@ -175,31 +175,33 @@ def test_parts_in_small_batches_merge_into_the_report_of_one_run(compiled, input
     assert merged.equivalence.first["sample"] == 27
 
 
-def test_a_backend_runs_at_least_its_min_batch(compiled, inputs, labelled):
-    """A backend with a cost per run (Lava starts a process) declares `min_batch`: the check
-    gives it runs of that many samples, however small `batch`, with the same report."""
+def test_a_backend_has_its_own_default_batch(compiled, inputs, labelled):
+    """A backend with a cost per run (Lava starts a process) declares `check_batch_size`: the
+    check gives it runs of that many samples unless a batch is asked for, and an asked-for
+    batch bounds it too; the report is the same."""
     from snnc.backends import Backend, BackendError, get_backend, register
 
     art = _artifact(compiled, inputs)
 
     class Costly(_flipping(inputs)):
-        min_batch = 8
+        check_batch_size = 24
 
     def check(batch):
         Costly.batches.clear()
-        return run_check(art, "m.snnc", labelled, backend=Costly(art), timesteps=T,
-                         thresholds=Thresholds(max_accuracy_drop=100), backend_samples=None,
-                         batch=batch).to_json()
+        doc = run_check(art, "m.snnc", labelled, backend=Costly(art), timesteps=T,
+                        thresholds=Thresholds(max_accuracy_drop=100), backend_samples=None,
+                        batch=batch).to_json()
+        return doc, [n for p, n in Costly.batches if p == "float"]
 
-    small = check(3)
-    assert [n for p, n in Costly.batches if p == "float"] == [8] * 5
-    assert small == check(BATCH)
-    assert get_backend("lava").min_batch == get_backend("lava").check_samples == 32
-    assert Backend.min_batch == 1
+    (own, sizes), (asked, smaller) = check(None), check(3)
+    assert sizes == [24, 16] and smaller == [3] * 13 + [1]
+    assert own == asked == check(BATCH)[0]
+    assert get_backend("lava").check_batch_size == get_backend("lava").check_samples == 32
+    assert Backend.check_batch_size is None
     for bad in (0, 2.5, True):
         class Bad(RefsimBackend):
-            name = "bad_min_batch"
-            min_batch = bad
+            name = "bad_check_batch_size"
+            check_batch_size = bad
 
-        with pytest.raises(BackendError, match="min_batch"):
+        with pytest.raises(BackendError, match="check_batch_size"):
             register(Bad)
