@@ -60,9 +60,10 @@ def artifact(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory, digits) -> dict[str, Path]:
-    """.npy inputs: `many` (200 digits, minutes on Lava: a run to interrupt), `few` (2)."""
+    """.npy inputs: `many` (2,000 digits, the test split six times over: about 20 s on
+    Lava, a run to interrupt, well past the 8 s timeout below), `few` (2)."""
     folder = tmp_path_factory.mktemp("inputs")
-    files = {"many": digits[2][:200], "few": digits[2][:2]}
+    files = {"many": np.tile(digits[2], (6, 1, 1, 1))[:2000], "few": digits[2][:2]}
     for name, x in files.items():
         np.save(folder / f"{name}.npy", x)
     return {name: folder / f"{name}.npy" for name in files}
@@ -235,12 +236,12 @@ def test_an_ignored_sighup_stays_ignored(artifact, inputs, short_tmp):
 @pytest.mark.timeout(300)
 def test_a_timeout_mid_run_stops_the_run_and_leaves_nothing(artifact, inputs, short_tmp):
     snnc = _start(["simulate", artifact, "--input", inputs["many"], "--backend", "lava",
-                   "--lava-timeout", "40"], short_tmp)
+                   "--lava-timeout", "8"], short_tmp)
     watch = Watch(snnc)
     code, out, err = watch.until_exit()
     watch.assert_nothing_left(short_tmp)
     assert code == 1
-    assert _lines(err) == ["snnc: error: the Lava run did not finish within 40 s and was "
+    assert _lines(err) == ["snnc: error: the Lava run did not finish within 8 s and was "
                            "stopped (a misconfigured Lava run can hang)"]
 
 
