@@ -154,7 +154,7 @@ def _narrow(a: np.ndarray) -> tuple[bytes, dict[str, Any]]:
         if shift:
             shifted = _int_type(int(a.min()) >> shift, int(a.max()) >> shift, a.dtype.itemsize)
             if shifted.itemsize < stored.itemsize:
-                spec["shift"], stored, a = shift, shifted, a >> shift
+                spec["shift"], stored, a = shift, shifted, a >> a.dtype.type(shift)
     elif a.dtype == np.float64 and a.size:
         with np.errstate(over="ignore", invalid="ignore"):
             single = a.astype("<f4")
@@ -209,7 +209,7 @@ def _widen(raw: bytes, spec: dict[str, Any]) -> np.ndarray:
     if shift:
         if dtype.kind not in "iu" or not 0 < shift < 8 * dtype.itemsize:
             raise ValueError(f"a shift of {shift!r} for an array of {dtype}")
-        a <<= shift
+        a <<= a.dtype.type(shift)  # (numpy 1 would promote a Python int to int64)
     return a
 
 
