@@ -69,7 +69,7 @@ EXAMPLE_MODELS := stbp_resnet=examples/models.py:stbp_resnet \
 
 # The main job: compile every shipped example for loihi2, then check it with the reference
 # simulator and with Lava (fixed_pt and floating_pt) on the digits test split. Stops at the
-# first failed check. LAVA_SAMPLES: samples run on Lava per example (about 1-2 s each).
+# first failed check. LAVA_SAMPLES: samples run on Lava per example (about 0.1 s each).
 LAVA_SAMPLES ?= 20
 
 demo: $(VENV)/.ready $(LAVA)/.ready $(LEGACY)/.ready
