@@ -150,9 +150,10 @@ def _narrow(a: np.ndarray) -> tuple[bytes, dict[str, Any]]:
         # a power of two every value shares (a weight's step: 2 * mantissa) is kept aside
         bits = int(np.bitwise_or.reduce(a.reshape(-1)))
         shift = (bits & -bits).bit_length() - 1 if bits else 0
-        stored = _int_type(int(a.min()), int(a.max()), a.dtype.itemsize)
+        low, high = int(a.min()), int(a.max())
+        stored = _int_type(low, high, a.dtype.itemsize)
         if shift:
-            shifted = _int_type(int(a.min()) >> shift, int(a.max()) >> shift, a.dtype.itemsize)
+            shifted = _int_type(low >> shift, high >> shift, a.dtype.itemsize)
             if shifted.itemsize < stored.itemsize:
                 spec["shift"], stored, a = shift, shifted, a >> a.dtype.type(shift)
     elif a.dtype == np.float64 and a.size:

@@ -24,20 +24,12 @@ from snnc.backends import (
     register,
 )
 from snnc.backends.refsim import hardware_record, simulate
-from snnc.targets import LOIHI2
 from snnc.tools.check import Thresholds, run_check
 from snnc.tools.cli import check, cli
 from snnc.tools.cli import simulate as simulate_command
 from snnc.tools.golden import make_golden
-from snnc.tools.pass_runner import compile_graph
 
 T = 3
-
-
-@pytest.fixture(scope="module")
-def compiled(residual_graph):
-    return compile_graph(residual_graph(np.random.default_rng(3), False, fc_bias=True), LOIHI2,
-                         timesteps=T)
 
 
 @pytest.fixture(scope="module")

@@ -15,19 +15,11 @@ from click.testing import CliRunner
 from snnc.artifact import Artifact, read_artifact, write_artifact
 from snnc.backends.refsim import simulate
 from snnc.ir import Graph
-from snnc.targets import LOIHI2
 from snnc.tools.cli import cli
 from snnc.tools.evaluate import predictions
 from snnc.tools.golden import make_golden
-from snnc.tools.pass_runner import compile_graph
 
 T = 3
-
-
-@pytest.fixture(scope="module")
-def compiled(residual_graph):
-    rng = np.random.default_rng(3)
-    return compile_graph(residual_graph(rng, False, fc_bias=True), LOIHI2, timesteps=T)
 
 
 @pytest.fixture(scope="module")

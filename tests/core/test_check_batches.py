@@ -17,24 +17,16 @@ from snnc.artifact import Artifact, write_artifact
 from snnc.backends.refsim import simulate
 from snnc.backends.refsim.backend import RefsimBackend
 from snnc.inputs import CheckData, RandomFrames, load_data
-from snnc.targets import LOIHI2
 from snnc.tools.check import BATCH, Thresholds, run_check
 from snnc.tools.cli import cli
 from snnc.tools.evaluate import predictions
 from snnc.tools.golden import make_golden
-from snnc.tools.pass_runner import compile_graph
 
 T = 3
 N = 40
 #: (sample, step, precision) of each flipped sn_c spike: sample 27's step-1 flip comes
 #: first in the whole data (step before sample) though sample 5 is in an earlier batch.
 FLIPS = ((27, 1, "fixed"), (5, 2, "fixed"), (38, 0, "float"), (2, 2, "float"))
-
-
-@pytest.fixture(scope="module")
-def compiled(residual_graph):
-    rng = np.random.default_rng(3)
-    return compile_graph(residual_graph(rng, False, fc_bias=True), LOIHI2, timesteps=T)
 
 
 @pytest.fixture(scope="module")

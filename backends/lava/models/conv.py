@@ -67,7 +67,12 @@ def exact_in_float64(weights: np.ndarray, max_input: float, fan_in: int) -> bool
 
 
 class _ConvModel(PyLoihiProcessModel):
-    """The step both precisions share; `_product` is each one's arithmetic."""
+    """The step both precisions share; `_product` is each one's arithmetic, on `_kernel`
+    ([C_out, C_in*kH*kW] float64), which each prepares from `weights` at its first step."""
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        self._kernel = None
 
     def _sum(self, s_in: np.ndarray) -> np.ndarray:
         """The sum over each output's receptive field, flat [C_out*Ho*Wo], float64."""
@@ -99,10 +104,6 @@ class PySnncConvFixed(_ConvModel):
     a_buff: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     weights: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=8)
 
-    def __init__(self, proc_params) -> None:
-        super().__init__(proc_params)
-        self._kernel = None
-
     def _product(self, s_in: np.ndarray) -> np.ndarray:
         if self._kernel is None:  # as PyDenseModelBitAcc prepares its matrix, once
             sign_mode = determine_sign_mode(self.weights)
@@ -122,10 +123,6 @@ class PySnncConvFloat(_ConvModel):
     a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     a_buff: np.ndarray = LavaPyType(np.ndarray, float)
     weights: np.ndarray = LavaPyType(np.ndarray, float)
-
-    def __init__(self, proc_params) -> None:
-        super().__init__(proc_params)
-        self._kernel = None
 
     def _product(self, s_in: np.ndarray) -> np.ndarray:
         if self._kernel is None:
