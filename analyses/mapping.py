@@ -11,6 +11,10 @@ The resource model (its figures: docs/targets.md, "Resource limits"):
   distinct input axons, one per source neuron any of its neurons reads: the exact union of
   the receptive fields of its positions, times the source's channels (every source neuron for
   a dense synapse). Two synapses from one source share the axons.
+- A layer whose one neuron reads more axons than a core accepts arrives split
+  (passes/split_fan_in.py): its relay layers (FxPartialSum) are placed like neuron layers,
+  each reading one group of the source's channels (a FxChannelSlice), and the layer reads each
+  relay one-to-one: one axon per relay neuron, its own index.
 - Layers take cores in graph order and never share one. Core i sits on chip i // cores_per_chip
   at x = i % mesh_width, y = (i % cores_per_chip) // mesh_width; chips lie side by side in x.
 
@@ -33,13 +37,16 @@ import numpy as np
 from snnc.errors import SnncError, UnsupportedNodeError
 from snnc.ir import (
     Add,
+    FxChannelSlice,
     FxCLIF,
     FxConv2d,
     FxCubaLIF,
     FxDense,
     FxInput,
     FxLIF,
+    FxMerge,
     FxNeuron,
+    FxPartialSum,
     FxReadout,
     Graph,
     Input,
@@ -51,7 +58,11 @@ log = logging.getLogger(__name__)
 
 #: The node types the mapper places, by exact type: a new neuron type may keep more state per
 #: neuron or need other routing, so it is refused until it is added here.
-_MAPPABLE = (Input, FxInput, FxConv2d, FxDense, Add, FxLIF, FxCLIF, FxCubaLIF, FxReadout)
+_MAPPABLE = (Input, FxInput, FxConv2d, FxDense, Add, FxLIF, FxCLIF, FxCubaLIF, FxReadout,
+             FxChannelSlice, FxPartialSum, FxMerge)
+
+#: The layers that take cores: neurons, and the relays of a split fan-in.
+LAYERS = (FxNeuron, FxPartialSum)
 
 
 class MappingError(SnncError):
@@ -132,7 +143,11 @@ def _axis_window(k: int, s: int, pad: int, n_in: int, n_out: int) -> tuple[np.nd
 
 @dataclass(frozen=True)
 class Projection:
-    """One synapse node into a neuron layer: its source and how the two grids connect."""
+    """One synapse node into a neuron layer: its source and how the two grids connect.
+
+    A conv reads cells of whole positions, a dense synapse one cell of every source neuron,
+    a split fan-in's merge (`one_to_one`) one cell per relay neuron, the one at its own
+    index. `channels`: the source channels [start, stop) a partial sum reads (None: all)."""
 
     synapse: str
     source: str
@@ -141,15 +156,50 @@ class Projection:
     kernel: tuple[int, int] | None = None  # None: dense, every source neuron reaches all
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
+    channels: tuple[int, int] | None = None
+    one_to_one: bool = False
+
+    @property
+    def read_channels(self) -> int:
+        return self.src.channels if self.channels is None else \
+            self.channels[1] - self.channels[0]
 
     @property
     def cell_size(self) -> int:
-        """Source neurons per cell: a conv reads whole positions, a dense synapse everything."""
-        return self.src.channels if self.kernel else self.src.size
+        """Source neurons per cell."""
+        if self.one_to_one:
+            return 1
+        return self.read_channels * (1 if self.kernel else self.src.positions)
 
     @property
     def cells(self) -> int:
+        if self.one_to_one:
+            return self.src.size
         return self.src.positions if self.kernel else 1
+
+    def cell_of(self, neurons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Source neuron indices (map order) -> their cells, and whether this projection
+        reads them at all (a partial sum reads only its channels)."""
+        neurons = np.asarray(neurons, np.int64)
+        if self.one_to_one:
+            return neurons, np.ones(neurons.shape, bool)
+        channel = neurons % self.src.channels
+        read = np.ones(neurons.shape, bool) if self.channels is None else \
+            (channel >= self.channels[0]) & (channel < self.channels[1])
+        cell = neurons // self.src.channels if self.kernel else np.zeros_like(neurons)
+        return cell, read
+
+    def cell_sums(self, frames: np.ndarray) -> np.ndarray:
+        """[..., src.size] per-neuron values in map order -> [..., cells]: their sum over
+        the neurons of each cell that this projection reads."""
+        if self.one_to_one:
+            return frames.astype(np.float64)
+        lead = frames.shape[:-1]
+        x = frames.reshape(*lead, self.src.positions, self.src.channels)
+        if self.channels is not None:
+            x = x[..., self.channels[0]:self.channels[1]]
+        x = x.sum(axis=-1, dtype=np.float64)
+        return x if self.kernel else x.sum(axis=-1, keepdims=True)
 
     def _taps(self):
         (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
@@ -160,6 +210,9 @@ class Projection:
     def gather(self, cells: np.ndarray) -> np.ndarray:
         """[..., cells] per-source-cell values -> [..., dst.positions]: their sum over every
         in-range input of a destination position (the spikes its neurons receive)."""
+        if self.one_to_one:  # each neuron its own cell: a position's mean, per neuron
+            lead = cells.shape[:-1]
+            return cells.reshape(*lead, self.dst.positions, self.dst.channels).mean(axis=-1)
         if self.kernel is None:
             return np.repeat(cells, self.dst.positions, axis=-1)
         x = cells.reshape(*cells.shape[:-1], self.src.height, self.src.width)
@@ -173,6 +226,8 @@ class Projection:
 
         Only the window of source rows (and, within one row, columns) those positions can
         reach is looked at: time and memory grow with the range, not with the layer."""
+        if self.one_to_one:
+            return np.arange(first * self.dst.channels, end * self.dst.channels)
         if self.kernel is None:
             return np.zeros(1 if end > first else 0, np.int64)
         if end <= first:
@@ -211,7 +266,9 @@ class Projection:
 
 
 def layer_projections(graph: Graph, name: str) -> list[Projection]:
-    """The synapses feeding neuron layer `name` (through Adds), with their geometry."""
+    """The synapses feeding layer `name` (through Adds), with their geometry: a neuron
+    layer's, or a split fan-in's relays' (a merge reads its relays one-to-one; a partial sum
+    reads a FxChannelSlice of its source)."""
     dst = Grid.of(graph[name].type.shape)
     out = []
     pending = [graph[name].inputs[0]]
@@ -220,7 +277,17 @@ def layer_projections(graph: Graph, name: str) -> list[Projection]:
         if isinstance(node, Add):
             pending.extend(node.inputs)
             continue
+        if isinstance(node, FxMerge):
+            for relay in node.inputs:
+                if not isinstance(graph[relay], FxPartialSum):
+                    raise UnsupportedNodeError(relay, graph[relay].op, f"the core mapper "
+                                               f"(merged into {name!r})", ["FxPartialSum"])
+                out.append(Projection(node.name, relay, dst, dst, one_to_one=True))
+            continue
         source = graph[node.inputs[0]] if isinstance(node, FxConv2d | FxDense) else None
+        channels = None
+        if isinstance(source, FxChannelSlice):
+            channels, source = (source.start, source.stop), graph[source.inputs[0]]
         if source is None or not (isinstance(source, Input) or (
                 isinstance(source, FxNeuron) and source.spiking)):
             bad = node if source is None else source
@@ -229,9 +296,9 @@ def layer_projections(graph: Graph, name: str) -> list[Projection]:
         src = Grid.of(source.type.shape)
         if isinstance(node, FxConv2d):
             out.append(Projection(node.name, source.name, src, dst, node.weight.shape[2:],
-                                  node.stride, node.padding))
+                                  node.stride, node.padding, channels))
         else:
-            out.append(Projection(node.name, source.name, src, dst))
+            out.append(Projection(node.name, source.name, src, dst, channels=channels))
     return out
 
 
@@ -274,8 +341,11 @@ def single_position_axons(projections: list[Projection], positions: int) -> np.n
     of the layer's size."""
     total = np.zeros(positions, np.int64)
     for projs in by_source(projections).values():
+        if projs[0].one_to_one:  # one neuron reads one relay neuron, its own
+            total += 1
+            continue
         if any(p.kernel is None for p in projs):  # a dense synapse reads every source neuron
-            total += projs[0].src.size
+            total += max(p.cell_size for p in projs if p.kernel is None)
             continue
         if len(projs) > _MAX_INCLUSION_EXCLUSION:  # 2^n terms: count position by position
             total += [axons(projs, p, p + 1) for p in range(positions)]
@@ -360,7 +430,7 @@ def map_to_cores(graph: Graph, target: Target) -> CoreMap:
     layers: dict[str, LayerMap] = {}
     next_core = 0
     for node in graph:
-        if isinstance(node, FxNeuron):
+        if isinstance(node, LAYERS):
             layer = LayerMap(node.name, node.op, Grid.of(node.type.shape),
                              layer_projections(graph, node.name))
             fan = sum((p.fan_in() for p in layer.projections),
@@ -412,15 +482,24 @@ def _split(layer: LayerMap, target: Target,
             return grid.size
         return p * channels + int((budget - before[p]) // per_neuron[p])
 
+    # Relays of a split fan-in are read one-to-one: one axon per neuron of the range, so a
+    # layer that reads them is cut by neurons; the others by whole positions (the neurons of
+    # a position read the same inputs).
+    relays = sum(p.one_to_one for p in layer.projections)
+    spatial = [p for p in layer.projections if not p.one_to_one]
     counted: dict[tuple[int, int], int] = {}
 
-    def count(first: int, end: int) -> int:
-        if (first, end) not in counted:
-            counted[first, end] = axons(layer.projections, first, end)
-        return counted[first, end]
+    def count(start: int, stop: int) -> int:
+        if (start, stop) not in counted:
+            counted[start, stop] = axons(spatial, *grid.span(start, stop)) \
+                + relays * (stop - start)
+        return counted[start, stop]
 
-    def fits(first: int, end: int) -> bool:
-        return count(first, end) <= limit
+    def fits_positions(first: int, end: int) -> bool:
+        return count(first * channels, end * channels) <= limit
+
+    def fits_neurons(start: int, stop: int) -> bool:
+        return count(start, stop) <= limit
 
     ranges, start = [], 0
     while start < grid.size:
@@ -429,11 +508,14 @@ def _split(layer: LayerMap, target: Target,
         stop = min(by_count, by_memory)
         bound = "layer end" if stop == grid.size else (
             "neurons" if by_count <= by_memory else "memory")
-        first, end = grid.span(start, stop)
-        if not fits(first, end):
-            end = _longest_fit(fits, first, end)
-            stop, bound = end * channels, "axons"
-        ranges.append((start, stop, bound, count(first, end)))
+        if not fits_neurons(start, stop):
+            if relays:
+                stop = _longest_fit(fits_neurons, start, stop)
+            else:
+                first, end = grid.span(start, stop)
+                stop = _longest_fit(fits_positions, first, end) * channels
+            bound = "axons"
+        ranges.append((start, stop, bound, count(start, stop)))
         counted.clear()
         start = stop
     return ranges

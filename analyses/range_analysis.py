@@ -27,6 +27,10 @@ also checked against the target's widths (`snnc.ir.fixed.width_problems`, the ex
 included): a field outside them is reported as a chip overflow of the layer (the Lava backend
 refuses such a graph before it runs).
 
+A split fan-in (passes/split_fan_in.py) is bounded as the synapse it replaces: its merge's
+range is the sum of its partial sums' ranges, shifted once; each partial sum, a graded
+payload, must also fit `message_bits` (signed) on the chip.
+
 The chip's synaptic input is 16 bits; Lava's simulator does not wrap it, so an overflow there
 changes the chip's result but not Lava's: the two are reported separately.
 """
@@ -42,13 +46,16 @@ import numpy as np
 from snnc.errors import UnsupportedNodeError
 from snnc.ir import (
     Add,
+    FxChannelSlice,
     FxCLIF,
     FxConv2d,
     FxCubaLIF,
     FxDense,
     FxInput,
     FxLIF,
+    FxMerge,
     FxNeuron,
+    FxPartialSum,
     FxReadout,
     Graph,
 )
@@ -87,11 +94,17 @@ class Sums:
 
 def _input_limits(graph: Graph, src: str) -> tuple[int, int]:
     node = graph[src]
+    if isinstance(node, FxChannelSlice):
+        node = graph[node.inputs[0]]
     return node.limits if isinstance(node, FxInput) else (0, 1)
 
 
 def _synapse_bounds(graph: Graph, syn) -> tuple[np.ndarray, np.ndarray]:
     """Per output row, [lo, hi] of the synapse's output, as arrays of Python integers."""
+    if isinstance(syn, FxMerge):  # the sum of its partial sums' bounds, shifted once
+        parts = [_synapse_bounds(graph, graph[graph[r].inputs[0]]) for r in syn.inputs]
+        return (_shift(sum(p[0] for p in parts), syn.weight_exp),
+                _shift(sum(p[1] for p in parts), syn.weight_exp))
     lo_x, hi_x = _input_limits(graph, syn.inputs[0])
     w = syn.weight.reshape(syn.weight.shape[0], -1).astype(np.int64)
     hi = np.where(w > 0, w * hi_x, w * lo_x).sum(axis=1).astype(object)
@@ -176,7 +189,7 @@ RULES: dict[type[FxNeuron], NeuronRule] = {
 }
 
 #: The other node types of a fixed-point graph: read through the neurons' rules.
-_OTHER_TYPES = (FxInput, FxConv2d, FxDense, Add)
+_OTHER_TYPES = (FxInput, FxConv2d, FxDense, Add, FxChannelSlice, FxPartialSum, FxMerge)
 
 
 def _check_types(graph: Graph) -> None:
@@ -189,8 +202,9 @@ def _check_types(graph: Graph) -> None:
 def _field_overflows(graph: Graph, n: FxNeuron, synapses: list, w: Widths) -> list[str]:
     """Fields of the layer's nodes (the neuron, its synapses, the input they read) outside
     the target's widths."""
-    nodes = [n, *synapses, *(graph[s.inputs[0]] for s in synapses
-                             if isinstance(graph[s.inputs[0]], FxInput))]
+    sources = [graph[s.inputs[0]] for s in synapses]
+    sources = [graph[x.inputs[0]] if isinstance(x, FxChannelSlice) else x for x in sources]
+    nodes = [n, *synapses, *(x for x in sources if isinstance(x, FxInput))]
     return [problem if node is n else f"{node.op} {node.name!r}: {problem}"
             for node in dict.fromkeys(nodes) for problem in width_problems(node, w)]
 
@@ -204,7 +218,10 @@ def analyze_ranges(graph: Graph, timesteps: int, target: Target = LOIHI2) -> lis
     for n in graph:
         if type(n) not in RULES:
             continue
-        synapses = [s for s in graph.sum_terms(n.inputs[0]) if isinstance(s, FxConv2d | FxDense)]
+        synapses = [s for s in graph.sum_terms(n.inputs[0])
+                    if isinstance(s, FxConv2d | FxDense | FxMerge)]
+        parts = [graph[graph[r].inputs[0]] for s in synapses if isinstance(s, FxMerge)
+                 for r in s.inputs]
         bounds = [_synapse_bounds(graph, s) for s in synapses]
         a_lo = int(sum(b[0] for b in bounds).min(initial=0)) if bounds else 0
         a_hi = int(sum(b[1] for b in bounds).max(initial=0)) if bounds else 0
@@ -233,6 +250,13 @@ def analyze_ranges(graph: Graph, timesteps: int, target: Target = LOIHI2) -> lis
             row.lava_overflow.append(msg)
         if isinstance(n, FxCLIF) and int(n.reset_lut.max()) + n.reset_sub > limit:
             row.lava_overflow.append(f"CLIF reset amount exceeds {w.state_bits} bits")
-        row.chip_overflow += _field_overflows(graph, n, synapses, w)
+        payload = (1 << (w.message_bits - 1)) - 1
+        for part in parts:
+            p_lo, p_hi = (int(b.min(initial=0)) if i == 0 else int(b.max(initial=0))
+                          for i, b in enumerate(_synapse_bounds(graph, part)))
+            if p_lo < -payload or p_hi > payload:
+                row.chip_overflow.append(f"partial sum {part.name!r} in [{p_lo}, {p_hi}] "
+                                         f"exceeds the {w.message_bits}-bit graded payload")
+        row.chip_overflow += _field_overflows(graph, n, synapses + parts, w)
         rows.append(row)
     return rows

@@ -4,7 +4,9 @@ Every synapse (Conv2d, Dense and their fixed-point forms) delivers at step t wha
 at step t-1, as Lava's Dense and Conv do. A node's depth is the step at which it produces the
 trained model's step 0:
 
-    depth(Input) = 0;  depth(synapse) = depth(its input) + 1;
+    depth(Input) = 0;  depth(synapse) = depth(its input) + 1 (a split fan-in's FxMerge is
+    one more synapse: its partial sums arrive one hop late, and the Add that meets them
+    delays the other branches to match, as for a residual shortcut);
     depth(Add) = max over its inputs, each input delayed by the difference (balancing a
     residual shortcut against the longer branch);  other nodes: depth of their input.
 
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from snnc.ir import Conv2d, Dense, Graph, Input
+from snnc.ir import Conv2d, Dense, FxMerge, Graph, Input
 
 
 @dataclass
@@ -35,7 +37,7 @@ class Schedule:
 
 
 def is_synapse(node) -> bool:
-    return isinstance(node, Conv2d | Dense)
+    return isinstance(node, Conv2d | Dense | FxMerge)
 
 
 def schedule(graph: Graph) -> Schedule:
@@ -43,14 +45,12 @@ def schedule(graph: Graph) -> Schedule:
     for name, node in graph.nodes.items():
         if isinstance(node, Input):
             s.depth[name] = 0
-        elif is_synapse(node):
-            s.depth[name] = s.depth[node.inputs[0]] + 1
         else:
             d = max(s.depth[i] for i in node.inputs)
             for i in node.inputs:
                 if d > s.depth[i]:
                     s.delays[(i, name)] = d - s.depth[i]
-            s.depth[name] = d
+            s.depth[name] = d + 1 if is_synapse(node) else d
     return s
 
 

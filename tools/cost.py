@@ -33,12 +33,15 @@ from snnc.analyses.mapping import CoreMap, Grid, LayerMap, Projection, by_source
 from snnc.errors import SnncError, UnsupportedNodeError
 from snnc.ir import (
     Add,
+    FxChannelSlice,
     FxCLIF,
     FxConv2d,
     FxCubaLIF,
     FxDense,
     FxInput,
     FxLIF,
+    FxMerge,
+    FxPartialSum,
     FxReadout,
     Graph,
     Input,
@@ -88,6 +91,11 @@ RULES: dict[type[Node], CostRule] = {
     FxCLIF: CostRule(updates=1, sends=_spikes),
     FxCubaLIF: CostRule(updates=1, sends=_spikes),
     FxReadout: CostRule(updates=1),
+    # A split fan-in: relays update and send their nonzero partial sums as graded messages
+    # (recorded as `simulate(...).messages`); the slice is routing, the merge a synapse.
+    FxChannelSlice: CostRule(),
+    FxPartialSum: CostRule(updates=1, sends=_spikes),
+    FxMerge: CostRule(),
 }
 
 
@@ -173,11 +181,18 @@ def estimate_cost(graph: Graph, core_map: CoreMap, spikes: dict[str, np.ndarray]
         starts = np.array([c.start for c in layer.cores])
         stops = np.array([c.stop for c in layer.cores])
         for proj in layer.projections:
-            received = proj.gather(_cell_sums(frames[proj.source], proj))
+            if proj.one_to_one:  # each neuron reads its own relay neuron: per-core sums
+                sent = np.concatenate([np.zeros(frames[proj.source].shape[:-1] + (1,)),
+                                       np.cumsum(frames[proj.source], axis=-1)], axis=-1)
+                synops[:, :, cores] += sent[..., stops] - sent[..., starts]
+                continue
+            received = proj.gather(proj.cell_sums(frames[proj.source]))
             synops[:, :, cores] += layer.grid.range_sums(received, starts, stops)
         spans = [layer.grid.span(c.start, c.stop) for c in layer.cores]
         for src, projs in by_source(layer.projections).items():
-            read = [reads(projs, *span)[src] for span in spans]  # per core: the cells it reads
+            # per core: the cells it reads (a relay's: the neurons at its own neurons' indices)
+            read = [np.arange(c.start, c.stop) for c in layer.cores] if projs[0].one_to_one \
+                else [reads(projs, *span)[src] for span in spans]
             readers = np.repeat(np.arange(cores.start, cores.stop), [len(r) for r in read])
             counts, longest = _fan_out(core_map.layers.get(src), projs[0], first.get(src, 0),
                                        np.concatenate(read), readers, (gx, gy), target)
@@ -269,13 +284,6 @@ def _frames(graph: Graph, name: str, spikes: dict[str, np.ndarray], batch: int,
     return grid.to_map_order(rule.sends(node, a))
 
 
-def _cell_sums(frames: np.ndarray, proj: Projection) -> np.ndarray:
-    """Sending neurons per source cell: [T or 1, batch, cells] float."""
-    t, b, _ = frames.shape
-    x = frames.reshape(t, b, proj.cells, proj.cell_size)
-    return x.sum(axis=-1, dtype=np.float64)
-
-
 def _fan_out(home: LayerMap | None, proj: Projection, first: int, cells: np.ndarray,
              readers: np.ndarray, mesh: tuple[np.ndarray, np.ndarray],
              target: Target) -> tuple[np.ndarray, float]:
@@ -288,7 +296,7 @@ def _fan_out(home: LayerMap | None, proj: Projection, first: int, cells: np.ndar
     gx, gy = mesh
     order = np.argsort(cells, kind="stable")
     cells, readers = cells[order], readers[order]
-    size, cell_size = proj.src.size, proj.cell_size
+    size = proj.src.size
     if home is None:
         holders = [(*target.input_port_xy, 0, size)]
     else:
@@ -296,7 +304,10 @@ def _fan_out(home: LayerMap | None, proj: Projection, first: int, cells: np.ndar
                    for i, c in enumerate(home.cores)]
     out, route = np.zeros((3, size)), 0.0
     for sx, sy, start, stop in holders:  # a source core: its neurons hold cells [lo, hi]
-        lo, hi = start // cell_size, (stop - 1) // cell_size
+        held, read = proj.cell_of(np.arange(start, stop))
+        if not read.any():
+            continue
+        lo, hi = int(held[read].min()), int(held[read].max())
         a, b = np.searchsorted(cells, lo, "left"), np.searchsorted(cells, hi, "right")
         cell, reader = cells[a:b] - lo, readers[a:b]
         dx, dy = np.abs(sx - gx[reader]), np.abs(sy - gy[reader])
@@ -304,7 +315,7 @@ def _fan_out(home: LayerMap | None, proj: Projection, first: int, cells: np.ndar
         per_cell = np.stack([np.bincount(cell, minlength=n),
                              np.bincount(cell, weights=dx, minlength=n),
                              np.bincount(cell, weights=dy, minlength=n)])
-        out[:, start:stop] = per_cell[:, np.arange(start, stop) // cell_size - lo]
+        out[:, start:stop][:, read] = per_cell[:, held[read] - lo]
         lat = dx * target.time_per_hop_x_s + dy * target.time_per_hop_y_s
         route = max(route, float(lat.max(initial=0.0)))
     return out, route

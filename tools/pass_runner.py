@@ -25,6 +25,7 @@ from snnc.passes.fold_pooling import fold_pooling
 from snnc.passes.fold_thresholds import fold_thresholds
 from snnc.passes.quantize import LayerQuant, QuantizeOptions, quantize
 from snnc.passes.shortcuts import materialize_shortcuts
+from snnc.passes.split_fan_in import split_fan_in
 from snnc.targets import Target
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def float_passes(threshold_folding: bool = False) -> list[tuple[str, PassFn]]:
 
 
 PASS_NAMES = ("canonicalize", "fold_thresholds", "fold_batchnorm", "materialize_shortcuts",
-              "fold_pooling", "cleanup", "quantize")
+              "fold_pooling", "cleanup", "quantize", "split_fan_in")
 
 
 def debug_batch(graph: Graph, samples: int = 8, seed: int = 0) -> np.ndarray:
@@ -119,7 +120,8 @@ def _compare(name: str, before: str, baseline: dict, spikes: dict) -> None:
 def compile_graph(graph: Graph, target: Target, *, timesteps: int,
                   threshold_folding: bool = False, debug: bool = False,
                   calibration: np.ndarray | None = None) -> Compiled:
-    """Float passes, then quantization for a quantized target."""
+    """Float passes, then quantization for a quantized target, and the split of any
+    synapse whose neurons read more inputs than one of its cores accepts."""
     reference, records = run_passes(graph, float_passes(threshold_folding), debug=debug,
                                     timesteps=timesteps)
     if not target.quantized:
@@ -131,4 +133,7 @@ def compile_graph(graph: Graph, target: Target, *, timesteps: int,
     fixed, more = run_passes(reference, [("quantize", partial(quantize, opts=opts))],
                              timesteps=timesteps,
                              earlier=tuple(r.name for r in records))
-    return Compiled(fixed, reference, records + more, more[-1].report)
+    earlier = tuple(r.name for r in records + more)
+    fixed, split = run_passes(fixed, [("split_fan_in", partial(split_fan_in, target=target))],
+                              debug=debug, timesteps=timesteps, earlier=earlier)
+    return Compiled(fixed, reference, records + more + split, more[-1].report)

@@ -61,6 +61,7 @@ from lava.proc.lif.process import LIFReset
 
 from snnc.analyses.timing import is_synapse, schedule
 from snnc.backends.lava.models.conv import SnncConv, exact_in_float64
+from snnc.backends.lava.models.merge import SnncMerge
 from snnc.backends.lava.models.processes import (
     CUBA_RESETS,
     FixedParams,
@@ -83,13 +84,16 @@ from snnc.ir import (
     Conv2d,
     CubaLIF,
     Dense,
+    FxChannelSlice,
     FxCLIF,
     FxConv2d,
     FxCubaLIF,
     FxDense,
     FxInput,
     FxLIF,
+    FxMerge,
     FxNeuron,
+    FxPartialSum,
     FxReadout,
     Graph,
     Input,
@@ -195,15 +199,18 @@ def _input(node: Input, build: Build) -> list:
 @lowering(FxConv2d, FxDense, Conv2d, Dense)
 def _synapse(node: Conv2d | Dense, build: Build) -> list:
     src = build.graph[node.inputs[0]]
+    weight = node.weight
+    if isinstance(src, FxChannelSlice):  # a partial sum of a split fan-in
+        src, weight = build.graph[src.inputs[0]], unsliced_weight(node, src, build.graph)
     if not (isinstance(src, Input) or (isinstance(src, Neuron) and src.spiking)):
         raise LavaBuildError(f"layer {node.name!r} ({node.op}) reads {src.name!r} ({src.op});"
                              " on Lava a synapse reads the input or a spiking layer")
     fixed = isinstance(node, FxConv2d | FxDense)
     delay = build.plan.delays[node.name]
     if isinstance(node, Conv2d):
-        syn = conv_process(node, src, delay)
+        syn = conv_process(node, src, delay, weight)
     else:
-        weights = node.weight.reshape(node.weight.shape[0], -1)
+        weights = weight.reshape(weight.shape[0], -1)
         kwargs = {"num_message_bits": FORMAT.message_bits if isinstance(src, Input) else 0}
         if fixed:
             kwargs.update(weights=weights.astype(np.int32), weight_exp=int(node.weight_exp),
@@ -217,14 +224,32 @@ def _synapse(node: Conv2d | Dense, build: Build) -> list:
     return [syn.a_out]
 
 
-def conv_process(node: Conv2d, src: Node, delay: int) -> SnncConv:
-    """A Conv2d as one SnncConv process (models/conv.py): its kernel, never a dense matrix.
-    Its bias goes to the neuron, as for a Dense."""
+def unsliced_weight(node: FxConv2d | FxDense, sliced: FxChannelSlice, graph: Graph) -> np.ndarray:
+    """The weights of a synapse that reads channels [start, stop) of a value, as weights
+    over the whole value, zero on the other channels: Lava ports carry whole values, and
+    every product with a zero weight adds exactly 0."""
+    shape = graph[sliced.inputs[0]].type.shape
+    w = node.weight
+    if isinstance(node, FxConv2d):
+        full = np.zeros((w.shape[0], shape[0], *w.shape[2:]), w.dtype)
+        full[:, sliced.start:sliced.stop] = w
+        return full
+    per = int(np.prod(shape[1:]))
+    full = np.zeros((w.shape[0], shape[0], per), w.dtype)
+    full[:, sliced.start:sliced.stop] = w.reshape(w.shape[0], -1, per)
+    return full.reshape(w.shape[0], -1)
+
+
+def conv_process(node: Conv2d, src: Node, delay: int,
+                 weight: np.ndarray | None = None) -> SnncConv:
+    """A Conv2d as one SnncConv process (models/conv.py): its kernel (or `weight`, the same
+    over the whole input), never a dense matrix. Its bias goes to the neuron, as for a Dense."""
     fixed = isinstance(node, FxConv2d)
-    weights = node.weight.astype(np.int32 if fixed else np.float64)
+    weights = (node.weight if weight is None else weight).astype(
+        np.int32 if fixed else np.float64)
     if fixed:
         largest = (1 << FORMAT.message_bits) if isinstance(src, Input) else 1
-        fan_in = int(np.prod(node.weight.shape[1:]))
+        fan_in = int(np.prod(weights.shape[1:]))
         if not exact_in_float64(weights, largest, fan_in):
             raise LavaBuildError(f"layer {node.name!r} ({node.op}): sums of up to {fan_in} "
                                  f"products of weights to {int(np.abs(weights).max())} and "
@@ -233,6 +258,35 @@ def conv_process(node: Conv2d, src: Node, delay: int) -> SnncConv:
         if fixed else {}
     return SnncConv(weights=weights, in_shape=src.type.shape, out_shape=node.type.shape,
                     stride=node.stride, padding=node.padding, delay=delay, **extra)
+
+
+@lowering(FxChannelSlice, FxPartialSum)
+def _pass_through(node: FxChannelSlice | FxPartialSum, build: Build) -> list:
+    """A split fan-in's routing: a synapse reads a FxChannelSlice through zero weights on the
+    other channels (`unsliced_weight`), and a relay sends its partial sum on as it arrives,
+    so both are their input's ports."""
+    if isinstance(node, FxPartialSum) and not isinstance(build.graph[node.inputs[0]],
+                                                         FxConv2d | FxDense):
+        src = build.graph[node.inputs[0]]
+        raise LavaBuildError(f"layer {node.name!r} (FxPartialSum) relays {src.name!r} "
+                             f"({src.op}); on Lava a relay relays one partial-sum synapse")
+    return build.ports[node.inputs[0]]
+
+
+@lowering(FxMerge)
+def _merge(node: FxMerge, build: Build) -> list:
+    relays = [build.graph[r] for r in node.inputs]
+    late = [r.name for r in relays if not isinstance(r, FxPartialSum)
+            or build.plan.depth[r.name] != build.plan.depth[relays[0].name]]
+    if late:
+        raise LavaBuildError(f"layer {node.name!r} (FxMerge) merges {late}, which are not "
+                             "relays (FxPartialSum) of one depth")
+    merge = SnncMerge(shape=(int(np.prod(node.type.shape)),), weight_exp=node.weight_exp,
+                      delay=build.plan.delays[node.name])
+    for relay in relays:
+        for port in build.ports[relay.name]:
+            port.connect(merge.a_in)
+    return [merge.a_out]
 
 
 @lowering(Add)
@@ -435,8 +489,8 @@ def period(graph: Graph, delays: dict[str, int], window: int) -> int:
     late: dict[str, int] = {}
     for name, node in graph.nodes.items():
         if is_synapse(node):
-            late[name] = late[node.inputs[0]] + 1 + delays[name]
-        elif isinstance(node, Add):
+            late[name] = max(late[i] for i in node.inputs) + 1 + delays[name]
+        elif isinstance(node, Add | FxChannelSlice | FxPartialSum):
             late[name] = max(late[i] for i in node.inputs)
         elif stock_lif(node):
             late[name] = late[node.inputs[0]]

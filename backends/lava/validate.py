@@ -34,12 +34,15 @@ from snnc.analyses.timing import is_synapse, schedule
 from snnc.errors import SnncError
 from snnc.ir import (
     Add,
+    FxChannelSlice,
     FxCLIF,
     FxConv2d,
     FxCubaLIF,
     FxDense,
     FxInput,
     FxLIF,
+    FxMerge,
+    FxPartialSum,
     FxReadout,
     Graph,
     Node,
@@ -144,4 +147,6 @@ def _input(node: FxInput) -> list[str]:
 CHECKS: dict[type[Node], Callable[[Node], list[str]]] = {
     FxInput: _input, FxConv2d: _synapse, FxDense: _synapse, FxLIF: _lif, FxCLIF: _clif,
     FxCubaLIF: _cuba_lif,
-    FxReadout: lambda node: [], Add: lambda node: []}
+    FxReadout: lambda node: [], Add: lambda node: [],
+    # A split fan-in: routing, relays and the merge's exponent (a width) only.
+    FxChannelSlice: lambda node: [], FxPartialSum: lambda node: [], FxMerge: lambda node: []}

@@ -20,7 +20,18 @@ import numpy as np
 from snnc.backends.refsim import kernels
 from snnc.backends.refsim.float_ops import Context, _per_sample, _recorder, _steps, readout_value
 from snnc.errors import SimulationInputError
-from snnc.ir import FxCLIF, FxConv2d, FxCubaLIF, FxDense, FxInput, FxLIF, FxReadout
+from snnc.ir import (
+    FxChannelSlice,
+    FxCLIF,
+    FxConv2d,
+    FxCubaLIF,
+    FxDense,
+    FxInput,
+    FxLIF,
+    FxMerge,
+    FxPartialSum,
+    FxReadout,
+)
 from snnc.ir.fixed import width_problems
 from snnc.ir.node import channel_view
 from snnc.ir.payload import input_payload
@@ -94,6 +105,21 @@ def _fx_conv2d(node: FxConv2d, xs, ctx: Context) -> np.ndarray:
 def _fx_dense(node: FxDense, xs, ctx: Context) -> np.ndarray:
     x = xs[0].reshape(xs[0].shape[:2] + (-1,))
     return shift(_exact_matmul(node, x, lambda a, w: a @ w.T), node.weight_exp)
+
+
+def _channel_slice(node: FxChannelSlice, xs, ctx: Context) -> np.ndarray:
+    return xs[0][:, :, node.start:node.stop]
+
+
+def _fx_partial_sum(node: FxPartialSum, xs, ctx: Context) -> np.ndarray:
+    return xs[0]  # the relay sends its synaptic input unchanged, as a graded payload
+
+
+def _fx_merge(node: FxMerge, xs, ctx: Context) -> np.ndarray:
+    total = xs[0]
+    for x in xs[1:]:
+        total = total + x
+    return shift(total, node.weight_exp)  # once, to the whole sum: the unsplit synapse's value
 
 
 def _bias(node, shape) -> np.ndarray:
@@ -214,6 +240,9 @@ FIXED_RULES = {t: _checked(rule) for t, rule in {
     FxInput: _fx_input,
     FxConv2d: _fx_conv2d,
     FxDense: _fx_dense,
+    FxChannelSlice: _channel_slice,
+    FxPartialSum: _fx_partial_sum,
+    FxMerge: _fx_merge,
     FxLIF: _fx_lif,
     FxCLIF: _fx_clif,
     FxCubaLIF: _fx_cuba_lif,

@@ -11,7 +11,7 @@ from snnc.analyses.timing import delay, is_synapse, schedule
 from snnc.backends.refsim.fixed_ops import FIXED_RULES
 from snnc.backends.refsim.float_ops import FLOAT_RULES, Context
 from snnc.errors import SimulationInputError, UnsupportedNodeError
-from snnc.ir import Graph, Input, Neuron
+from snnc.ir import FxPartialSum, Graph, Input, Neuron
 
 #: One dispatch table for every node type: float rules and integer (fixed-point) rules.
 RULES = {**FLOAT_RULES, **FIXED_RULES}
@@ -28,6 +28,8 @@ class SimResult:
              reset (filled only with `record_states=True`; every simulated step)
     raw_spikes: with hardware timing, every simulated step `[T + latency, batch, ...]`
     offsets: with hardware timing, each node's first valid step (its depth)
+    messages: relay layer (FxPartialSum of a split fan-in) name -> bool `[T, batch, *shape]`,
+             where it sends a nonzero payload (the cost model's messages), windowed as spikes
     """
 
     timesteps: int
@@ -36,6 +38,7 @@ class SimResult:
     states: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     raw_spikes: dict[str, np.ndarray] = field(default_factory=dict)
     offsets: dict[str, int] = field(default_factory=dict)
+    messages: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def simulate(
@@ -103,6 +106,10 @@ def simulate(
             else:
                 result.raw_spikes[name] = spikes
                 result.spikes[name] = spikes[plan.depth[name]:plan.depth[name] + timesteps]
+        if isinstance(node, FxPartialSum):
+            sent = np.broadcast_to(out != 0, (ctx.timesteps, *out.shape[1:]))
+            result.messages[name] = sent if plan is None else \
+                sent[plan.depth[name]:plan.depth[name] + timesteps]
         for edge in node.inputs:
             readers[edge] -= 1
             if readers[edge] == 0:

@@ -6,6 +6,7 @@ from snnc.ir.io import Input
 from snnc.ir.neuron import CLIF, LIF, CubaLIF, Neuron, Readout
 from snnc.ir.node import NODE_TYPES, Node
 from snnc.ir.norm import BatchNorm
+from snnc.ir.split import FxChannelSlice, FxMerge, FxPartialSum
 from snnc.ir.structure import Add, AvgPool2d, Flatten
 from snnc.ir.synapse import Conv2d, Dense
 from snnc.ir.types import F32, SPIKE, DType, TensorType
@@ -16,6 +17,7 @@ __all__ = [
     "AvgPool2d",
     "BatchNorm",
     "CLIF",
+    "FxChannelSlice",
     "Conv2d",
     "CubaLIF",
     "DType",
@@ -28,7 +30,9 @@ __all__ = [
     "FxDense",
     "FxInput",
     "FxLIF",
+    "FxMerge",
     "FxNeuron",
+    "FxPartialSum",
     "FxReadout",
     "Graph",
     "Input",

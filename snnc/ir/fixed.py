@@ -26,6 +26,7 @@ from snnc.errors import GraphError, UnsupportedNodeError
 from snnc.ir.io import Input
 from snnc.ir.neuron import CUBA_RESETS, Neuron
 from snnc.ir.node import Node
+from snnc.ir.split import FxChannelSlice, FxMerge, FxPartialSum
 from snnc.ir.structure import Add
 from snnc.ir.synapse import Conv2d, Dense
 from snnc.ir.types import SPIKE, DType, TensorType
@@ -229,6 +230,9 @@ INT_FIELDS: dict[type[Node], tuple[str, ...]] = {
     FxCubaLIF: ("dv", "bias_mant", "bias_exp", "du", "vth", "reset_sub"),
     FxReadout: ("dv", "bias_mant", "bias_exp"),
     Add: (),  # sums synaptic inputs: no field of its own
+    FxChannelSlice: (),  # routing only
+    FxPartialSum: (),  # relays its input; the payload width is range analysis's to check
+    FxMerge: ("weight_exp",),
 }
 
 

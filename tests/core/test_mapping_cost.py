@@ -28,13 +28,16 @@ from snnc.ir import (
     Add,
     Conv2d,
     Dense,
+    FxChannelSlice,
     FxCLIF,
     FxConv2d,
     FxCubaLIF,
     FxDense,
     FxInput,
     FxLIF,
+    FxMerge,
     FxNeuron,
+    FxPartialSum,
     FxReadout,
     Graph,
     Input,
@@ -233,12 +236,13 @@ def test_missing_or_misshapen_spikes_are_refused():
 def test_the_cost_model_has_a_rule_for_exactly_the_fixed_point_node_types():
     fixed = {t for name, t in NODE_TYPES.items() if name.startswith("Fx")} | {Add}
     assert set(RULES) == fixed == {FxInput, FxConv2d, FxDense, Add, FxLIF, FxCLIF, FxCubaLIF,
-                                          FxReadout}
+                                   FxReadout, FxChannelSlice, FxPartialSum, FxMerge}
     for node_type, rule in RULES.items():
-        neuron = issubclass(node_type, FxNeuron)
+        # A split fan-in's relays update and send like spiking neurons (graded partial sums).
+        neuron = issubclass(node_type, FxNeuron) or node_type is FxPartialSum
         assert rule.updates == (1 if neuron else 0), node_type
-        # What sends messages: the input's pixels and the spiking neurons, nothing else.
-        sends = node_type is FxInput or (neuron and node_type.spiking)
+        # What sends messages: the input's pixels, the spiking neurons and the relays.
+        sends = node_type in (FxInput, FxPartialSum) or (neuron and node_type.spiking)
         assert (rule.sends is not None) == sends, node_type
 
 
@@ -269,7 +273,8 @@ def test_the_cost_model_refuses_a_neuron_type_it_has_no_rule_for(fx_odd_lif):
         estimate_cost(graph, core_map, {"s1": np.zeros((2, 1, 3), bool)}, 2, T2)
     assert str(err.value) == (
         "the cost model cannot handle node 's1' of type FxOddLIF; supported types: Add, "
-        "FxCLIF, FxConv2d, FxCubaLIF, FxDense, FxInput, FxLIF, FxReadout")
+        "FxCLIF, FxChannelSlice, FxConv2d, FxCubaLIF, FxDense, FxInput, FxLIF, FxMerge, "
+        "FxPartialSum, FxReadout")
 
 
 # -- cost: brute-force recount on a compiled example ------------------------------------------

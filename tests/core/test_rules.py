@@ -144,7 +144,8 @@ def test_range_analysis_refuses_a_fixed_point_neuron_type_it_has_no_rule_for(new
         analyze_ranges(broken, 4)
     message = str(err.value)
     assert "range analysis" in message and "node 'sn' of type FxPLIF" in message
-    assert "FxCLIF, FxConv2d, FxCubaLIF, FxDense, FxInput, FxLIF, FxReadout" in message
+    assert ("FxCLIF, FxChannelSlice, FxConv2d, FxCubaLIF, FxDense, FxInput, FxLIF, FxMerge, "
+            "FxPartialSum, FxReadout") in message
 
 
 def test_the_reference_simulator_refuses_a_new_neuron_type(new_types):
