@@ -304,23 +304,22 @@ def check_labels(y: np.ndarray, samples: int, graph: Any, where: str,
 def sample_inputs(source: str, input_shape: tuple[int, ...], samples: int, *,
                   option: str = "--check-data", timesteps: int | None = None,
                   seed: int = 0) -> np.ndarray:
-    """float64 inputs from `source`: 'random' (uniform [0, 1)), 'digits' (the test split),
-    or a .npy file shaped [N, *input_shape] or [T, N, *input_shape]; the first `samples`."""
+    """float64 inputs from `source`: 'random' (uniform [0, 1)), a built-in data set's test
+    split ('digits', 'digits32': `snnc.datasets.SPLITS`), or a .npy file shaped
+    [N, *input_shape] or [T, N, *input_shape]; the first `samples`."""
+    from snnc.datasets import SPLITS
+
     shape = tuple(input_shape)
     if source == "random":
         check_allocation(samples * int(np.prod(shape)), f"{option} random with {samples} "
                          "samples")
         return np.random.default_rng(seed).random((samples, *shape))
-    if source == "digits":
-        from snnc.datasets import digits_split
-
-        x = digits_split()[2]
-        if x.shape[1:] != shape:
-            raise InputError(f"{option} digits gives inputs of shape {list(x.shape[1:])}, "
-                             f"but the model's input is {list(shape)}")
+    if source in SPLITS:
+        x = _builtin_split(source, shape, option)[2]
         return x[:samples].astype(np.float64)
     if not Path(source).exists():
-        raise InputError(f"{option} {source!r}: expected 'random', 'digits' or a .npy file")
+        names = ", ".join(repr(n) for n in SPLITS)
+        raise InputError(f"{option} {source!r}: expected 'random', {names} or a .npy file")
     where = f"{option} {source}"
     x = read_array(source, option)
     sequence = sample_layout(x, shape, where, timesteps)
@@ -378,8 +377,11 @@ class CheckData:
 
 def load_data(source: str, artifact: Any, samples: int | None, timesteps: int,
               seed: int = 0) -> CheckData:
-    """`snnc check --data`: golden | digits | random | FILE.npz (`x` [N, *input_shape] or
-    [N, T, *input_shape], optional `y` integer labels [N] in the output's classes)."""
+    """`snnc check --data`: golden | digits | digits32 | random | FILE.npz (`x`
+    [N, *input_shape] or [N, T, *input_shape], optional `y` integer labels [N] in the
+    output's classes)."""
+    from snnc.datasets import SPLITS
+
     graph = artifact.graph
     shape = tuple(graph[graph.inputs[0]].type.shape)
     if source == "golden":
@@ -391,15 +393,10 @@ def load_data(source: str, artifact: Any, samples: int | None, timesteps: int,
         x = check_values(artifact.golden["inputs"], where)
         data = CheckData(x.astype(np.float64), None, "golden",
                          sample_layout(x, shape, where, timesteps))
-    elif source == "digits":
-        from snnc.datasets import digits_split
-
-        _, _, x, y = digits_split()
-        if x.shape[1:] != shape:
-            raise InputError(f"--data digits gives inputs shaped {list(x.shape[1:])}, but "
-                             f"the artifact's input is {list(shape)}")
-        y = check_labels(y, len(y), graph, "--data digits")
-        data = CheckData(x.astype(np.float64), y, "digits")
+    elif source in SPLITS:
+        _, _, x, y = _builtin_split(source, shape, "--data")
+        y = check_labels(y, len(y), graph, f"--data {source}")
+        data = CheckData(x.astype(np.float64), y, source)
     elif source == "random":  # made per batch: never all at once
         return CheckData(RandomFrames(samples or 32, shape, seed), None, "random")
     else:
@@ -407,11 +404,29 @@ def load_data(source: str, artifact: Any, samples: int | None, timesteps: int,
     return data.head(samples) if samples else data
 
 
+def _builtin_split(name: str, shape: tuple[int, ...], option: str
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The built-in data set `name`'s split, refused by name when its images are not the
+    model's input shape (with the built-in set that does fit, if one does)."""
+    from snnc.datasets import SHAPES, SPLITS
+
+    split = SPLITS[name]()
+    got = tuple(split[2].shape[1:])
+    if got != shape:
+        fits = [n for n, f in SHAPES.items() if f == shape]
+        hint = f"; {option} {fits[0]} fits it" if fits else ""
+        raise InputError(f"{option} {name} gives inputs shaped {list(got)}, but the model's "
+                         f"input is {list(shape)}{hint}")
+    return split
+
+
 def _load_npz(source: str, graph: Any, shape: tuple[int, ...], timesteps: int) -> CheckData:
+    from snnc.datasets import SPLITS
+
     path = Path(source)
     if path.suffix != ".npz" or not path.exists():
-        raise InputError(f"--data {source!r}: expected golden, digits, random or an "
-                         "existing .npz file with arrays x and y")
+        raise InputError(f"--data {source!r}: expected golden, {', '.join(SPLITS)}, random or "
+                         "an existing .npz file with arrays x and y")
     arrays = read_npz(path, "--data", ("x",), ("y",))
     where = f"--data {source}: x"
     x, y = arrays["x"], arrays.get("y")

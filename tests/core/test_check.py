@@ -142,7 +142,11 @@ def test_missing_golden_and_files_are_one_line_errors(tmp_path, compiled, inputs
     result = _check(path)
     assert result.exit_code == 1 and "no golden vectors" in result.output
     for args, message in [((tmp_path / "none.snnc",), "none.snnc"),
-                          ((path, "--data", "nope.npz"), "expected golden, digits, random")]:
+                          ((path, "--data", "nope.npz"),
+                           "expected golden, digits, digits32, random"),
+                          ((path, "--data", "digits32"),
+                           "--data digits32 gives inputs shaped [3, 32, 32], but the model's "
+                           "input is [3, 5, 5]")]:
         result = _check(*args)
         assert result.exit_code == 1 and message in result.output, result.output
         assert "Traceback" not in result.output

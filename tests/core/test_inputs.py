@@ -33,7 +33,7 @@ from snnc.inputs import (
     sample_inputs,
     sample_layout,
 )
-from snnc.ir import Dense, Graph, Input, Readout
+from snnc.ir import Dense, Flatten, Graph, Input, Readout
 from snnc.targets import LOIHI2
 
 GIB = 1 << 30
@@ -209,6 +209,54 @@ def test_golden_inputs_are_validated_too():
                    golden={"inputs": np.array([[0.0, np.nan, 1.0]])})
     with pytest.raises(InputError, match="golden inputs.*NaN"):
         load_data("golden", art, None, 2)
+
+
+# --- built-in data sets: digits and digits32 ---------------------------------------------
+
+def test_digits32_is_the_digits_test_split_upsampled_on_three_channels():
+    from snnc.datasets import digits_split
+
+    x8 = digits_split()[2]
+    x32 = sample_inputs("digits32", (3, 32, 32), 1000)
+    assert x32.shape == (360, 3, 32, 32) and x32.dtype == np.float64
+    rows = np.arange(32) // 4  # pixel (h, w) of the 32x32 image shows pixel (h//4, w//4)
+    expected = x8[:, 0][:, rows][:, :, rows]
+    for c in range(3):
+        np.testing.assert_array_equal(x32[:, c], expected)
+    assert sample_inputs("digits32", (3, 32, 32), 7).shape == (7, 3, 32, 32)
+
+
+def test_load_data_digits32_gives_the_test_split_with_its_labels():
+    from snnc.datasets import digits_split
+
+    graph = Graph.build([Input(name="x", shape=(3, 32, 32)), Flatten(name="f", inputs=("x",)),
+                         Dense(name="fc", inputs=("f",), weight=np.ones((10, 3072))),
+                         Readout(name="out", inputs=("fc",))])
+    art = Artifact(graph, meta={"timesteps": 2})
+    data = load_data("digits32", art, None, 2)
+    assert data.source == "digits32" and data.samples == 360
+    np.testing.assert_array_equal(data.y, digits_split()[3])
+    np.testing.assert_array_equal(data.x[:, 1, 4:8, 8:12],
+                                  np.broadcast_to(digits_split()[2][:, 0, 1:2, 2:3],
+                                                  (360, 4, 4)))
+    assert load_data("digits32", art, 5, 2).samples == 5
+    with pytest.raises(InputError, match=r"^--data digits gives inputs shaped \[1, 8, 8\], but "
+                                         r"the model's input is \[3, 32, 32\]; --data digits32 "
+                                         r"fits it$"):
+        load_data("digits", art, None, 2)
+
+
+def test_a_built_in_data_set_of_the_wrong_shape_is_refused_by_name():
+    with pytest.raises(InputError, match=r"^--check-data digits32 gives inputs shaped "
+                                         r"\[3, 32, 32\], but the model's input is "
+                                         r"\[1, 8, 8\]; --check-data digits fits it$"):
+        sample_inputs("digits32", (1, 8, 8), 4)
+    with pytest.raises(InputError, match=r"^--data digits32 gives inputs shaped \[3, 32, 32\], "
+                                         r"but the model's input is \[3\]$"):
+        load_data("digits32", Artifact(ten_class_graph(), meta={"timesteps": 2}), None, 2)
+    with pytest.raises(InputError, match=r"--cost-data 'digits64': expected 'random', "
+                                         r"'digits', 'digits32' or a .npy file"):
+        sample_inputs("digits64", (3, 32, 32), 4, option="--cost-data")
 
 
 # --- layouts and sizes -------------------------------------------------------------------
