@@ -265,6 +265,116 @@ def clif_preact_resnet(timesteps: int = 4, step_mode: str = "m") -> CLIFPreActRe
     return CLIFPreActResNet(timesteps=timesteps, step_mode=step_mode)
 
 
+# ------------------------------------------------- the seeds' deep networks, at 3x32x32
+
+
+class STBPResNet19(nn.Module):
+    """ResNet-19 of STBP-tdBN (Zheng et al. 2021) at a narrow width: stem conv-tdBN-LIF,
+    3 stages of (3, 3, 2) `STBPBasicBlock`s of `width`, 2x and 4x channels (stride 1, 2, 2),
+    average pooling to 1x1, fc-LIF, fc. The paper's widths are 128-256-512 with fc 256;
+    this one, for 3x32x32 inputs, has `width` 8 and `hidden` 64. Multi-step only."""
+
+    def __init__(self, timesteps: int = 4, width: int = 8, hidden: int = 64) -> None:
+        super().__init__()
+        self.timesteps = timesteps
+        self.step_mode = "m"
+        self.conv1 = layer.Conv2d(3, width, 3, padding=1, bias=False, step_mode="m")
+        self.bn1 = _tdbn(width, 1.0)
+        self.sn1 = _stbp_lif()
+        blocks, channels = [], width
+        for factor, count, stride in ((1, 3, 1), (2, 3, 2), (4, 2, 2)):
+            for i in range(count):
+                blocks.append(STBPBasicBlock(channels, factor * width, stride if i == 0 else 1))
+                channels = factor * width
+        self.layers = nn.Sequential(*blocks)
+        self.pool = layer.AdaptiveAvgPool2d((1, 1), step_mode="m")
+        self.flatten = layer.Flatten(step_mode="m")
+        self.fc1 = layer.Linear(channels, hidden, step_mode="m")
+        self.sn_fc = _stbp_lif()
+        self.fc2 = layer.Linear(hidden, 10, step_mode="m")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores `[N, 10]` for images `[N, 3, 32, 32]`."""
+        x = self.sn1(self.bn1(self.conv1(_repeat(x, self.timesteps))))
+        x = self.flatten(self.pool(self.layers(x)))
+        return self.fc2(self.sn_fc(self.fc1(x))).mean(0)
+
+
+def stbp_resnet19(timesteps: int = 4) -> STBPResNet19:
+    """STBP-tdBN ResNet-19, width 8, for 3x32x32 inputs (`--data digits32`)."""
+    return STBPResNet19(timesteps=timesteps)
+
+
+class CLIFPreActBlock(nn.Module):
+    """The CLIF authors' pre-activation block (their `models/spiking_resnet.py`):
+    `x = sn1(bn1(x)); conv2(sn2(bn2(conv1(x)))) + shortcut(x)`, convolutions with bias.
+    Unlike `PreActBlock` the shortcut takes the block's first spikes, not its input: the
+    identity where the shape stays, a 1x1 convolution (with bias) where stride or width
+    change."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, step_mode: str) -> None:
+        super().__init__()
+        s = step_mode
+        self.bn1 = layer.BatchNorm2d(in_channels, step_mode=s)
+        self.sn1 = _clif(s)
+        self.conv1 = layer.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1,
+                                  step_mode=s)
+        self.bn2 = layer.BatchNorm2d(out_channels, step_mode=s)
+        self.sn2 = _clif(s)
+        self.conv2 = layer.Conv2d(out_channels, out_channels, 3, padding=1, step_mode=s)
+        self.shortcut: nn.Module = nn.Sequential()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = layer.Conv2d(in_channels, out_channels, 1, stride=stride,
+                                         step_mode=s)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.sn1(self.bn1(x))
+        out = self.conv2(self.sn2(self.bn2(self.conv1(x))))
+        return out + self.shortcut(x)
+
+
+class CLIFPreActResNet18(_StepModel):
+    """The CLIF authors' pre-activation ResNet-18 at a narrow width: stem conv (no bias),
+    4 stages of 2 `CLIFPreActBlock`s of `width`, 2x, 4x, 8x channels (stride 1, 2, 2, 2),
+    BN-CLIF, 4x4 average pooling, linear. Theirs is 64-128-256-512; this one has `width` 8.
+    Initialised as theirs: Kaiming normal (fan out) convolutions, BN weight 1 and bias 0."""
+
+    def __init__(self, timesteps: int = 4, step_mode: str = "s", width: int = 8) -> None:
+        super().__init__(timesteps, step_mode)
+        s = step_mode
+        self.conv1 = layer.Conv2d(3, width, 3, padding=1, bias=False, step_mode=s)
+        blocks, channels = [], width
+        for stage in range(4):
+            for i in range(2):
+                out = width << stage
+                blocks.append(CLIFPreActBlock(channels, out, 2 if i == 0 and stage else 1, s))
+                channels = out
+        self.layers = nn.Sequential(*blocks)
+        self.bn1 = layer.BatchNorm2d(channels, step_mode=s)
+        self.sn1 = _clif(s)
+        self.pool = layer.AvgPool2d(4, step_mode=s)
+        self.flatten = layer.Flatten(step_mode=s)
+        self.linear = layer.Linear(channels, 10, step_mode=s)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.zeros_(m.bias)
+
+    def body(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.sn1(self.bn1(self.layers(self.conv1(x)))))
+        return self.linear(self.flatten(x))
+
+
+def clif_resnet18(timesteps: int = 4, step_mode: str = "s") -> CLIFPreActResNet18:
+    """CLIF pre-activation ResNet-18, width 8, for 3x32x32 inputs (`--data digits32`); the
+    authors' single-step style by default."""
+    return CLIFPreActResNet18(timesteps=timesteps, step_mode=step_mode)
+
+
 # ------------------------------------------------------------------------------ running them
 
 
@@ -295,4 +405,6 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "clif_preact_resnet": clif_preact_resnet,
     "stbp_custom": stbp_custom.stbp_custom_net,
     "stbp_timelast": stbp_timelast.stbp_timelast_net,
+    "stbp_resnet19": stbp_resnet19,
+    "clif_resnet18": clif_resnet18,
 }

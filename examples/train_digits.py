@@ -2,7 +2,9 @@
 
     python examples/train_digits.py [--models a,b] [--epochs N] [--verify-only]
 
-Every example model trains with T = 4, Adam, cross-entropy on the time-averaged
+Every example model trains with T = 4, on the digits split at its input size (`DATA`:
+`digits`, 1x8x8, or for the deep ResNets `digits32`, the same images upsampled to 3x32x32),
+Adam, cross-entropy on the time-averaged
 output (MSE on the spike rate for `MSE_ON_RATE`, as the STBP reproductions train), batch 64,
 multi-step, on 2 CPU threads, from `torch.manual_seed(0)` (set again before
 each model, so one model's result does not depend on which others ran). Checkpoints go to
@@ -25,6 +27,7 @@ same accuracy.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import json
 import sys
@@ -39,7 +42,7 @@ from torch import nn
 EXAMPLES = Path(__file__).resolve().parent
 sys.path.insert(0, str(EXAMPLES))
 
-from snnc.datasets import digits_split  # noqa: E402
+from snnc.datasets import SPLITS  # noqa: E402
 
 CHECKPOINTS = EXAMPLES / "checkpoints"
 ACCURACY = CHECKPOINTS / "accuracy.json"
@@ -55,14 +58,19 @@ SCHEDULE: dict[str, tuple[int, float]] = {
     "stbp_custom": (15, 5e-3),
     "stbp_timelast": (15, 5e-3),
     "clif_legacy": (15, 5e-3),
+    "stbp_resnet19": (20, 5e-3),
+    "clif_resnet18": (20, 5e-3),
 }
+#: The built-in data set (`snnc.datasets.SPLITS`) each model trains on, by its input size;
+#: `digits` where not named.
+DATA = {"stbp_resnet19": "digits32", "clif_resnet18": "digits32"}
 #: Models trained as their authors train them: MSE between the spike rate and the one-hot
 #: label (the STBP reproductions); the others use cross-entropy on the time-averaged output.
 MSE_ON_RATE = ("stbp_timelast",)
 #: Models saved in the CLIF authors' checkpoint format.
-CLIF_FORMAT = ("clif_vgg", "clif_preact_resnet", "clif_legacy")
-#: Models built in either step style, which must agree.
-STEP_STYLES = ("clif_vgg", "clif_preact_resnet")
+CLIF_FORMAT = ("clif_vgg", "clif_preact_resnet", "clif_legacy", "clif_resnet18")
+#: Models built in either step style, which must agree; they train multi-step (faster).
+STEP_STYLES = ("clif_vgg", "clif_preact_resnet", "clif_resnet18")
 MAX_CHECKPOINT_BYTES = 2 * 1024 * 1024
 
 
@@ -97,7 +105,7 @@ def train(name: str, epochs: int, lr: float, data: tuple[torch.Tensor, ...]) -> 
     x_train, y_train, x_test, y_test = data
     torch.manual_seed(SEED)
     factory, run = MODELS[name]
-    model = factory(timesteps=TIMESTEPS)
+    model = factory(timesteps=TIMESTEPS, **({"step_mode": "m"} if name in STEP_STYLES else {}))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     order = torch.Generator().manual_seed(SEED)
@@ -132,7 +140,7 @@ def train(name: str, epochs: int, lr: float, data: tuple[torch.Tensor, ...]) -> 
     print(f"{name}: test accuracy {test_acc:.4f} after {epochs} epochs, {seconds:.1f} s, "
           f"checkpoint {size} bytes", flush=True)
     return {"test_accuracy": test_acc, "epochs": epochs, "timesteps": TIMESTEPS,
-            "train_seconds": round(seconds, 2)}
+            "train_seconds": round(seconds, 2), "data": DATA.get(name, "digits")}
 
 
 def load(name: str, step_mode: str = "m") -> nn.Module:
@@ -145,11 +153,22 @@ def load(name: str, step_mode: str = "m") -> nn.Module:
     return model.eval()
 
 
-def verify(names: list[str], record: dict, x_test: torch.Tensor, y_test: torch.Tensor) -> bool:
+@functools.cache
+def _split(source: str) -> tuple[torch.Tensor, ...]:
+    return tuple(torch.from_numpy(a) for a in SPLITS[source]())
+
+
+def dataset(name: str) -> tuple[torch.Tensor, ...]:
+    """`(x_train, y_train, x_test, y_test)` of the data set model `name` trains on (`DATA`)."""
+    return _split(DATA.get(name, "digits"))
+
+
+def verify(names: list[str], record: dict) -> bool:
     """Reload each checkpoint; check the recorded accuracy (and 's' == 'm' where both
     exist)."""
     ok = True
     for name in names:
+        x_test, y_test = dataset(name)[2:]
         expected = record[name]["test_accuracy"]
         got = accuracy(name, load(name), x_test, y_test)
         line = f"verify {name}: reloaded {got:.4f} (recorded {expected:.4f})"
@@ -189,17 +208,16 @@ def main(argv: list[str] | None = None) -> int:
                      ".venv-legacy/bin/python, the others with .venv/bin/python)")
 
     torch.set_num_threads(THREADS)
-    data = tuple(torch.from_numpy(a) for a in digits_split())
-    x_test, y_test = data[2], data[3]
     CHECKPOINTS.mkdir(exist_ok=True)
     record = json.loads(ACCURACY.read_text()) if ACCURACY.exists() else {}
 
     if not args.verify_only:
         for name in names:
             epochs, lr = SCHEDULE[name]
-            record[name] = train(name, epochs if args.epochs is None else args.epochs, lr, data)
+            record[name] = train(name, epochs if args.epochs is None else args.epochs, lr,
+                                 dataset(name))
             ACCURACY.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    return 0 if verify(names, record, x_test, y_test) else 1
+    return 0 if verify(names, record) else 1
 
 
 if __name__ == "__main__":
