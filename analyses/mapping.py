@@ -390,6 +390,11 @@ class LayerMap:
     projections: list[Projection]
     cores: list[CoreSlice] = field(default_factory=list)
 
+    @property
+    def chips(self) -> int:
+        """How many chips the layer's cores lie on."""
+        return len({c.chip for c in self.cores})
+
 
 @dataclass
 class CoreMap:
@@ -551,21 +556,31 @@ def _core(layer: LayerMap, target: Target, synapses: int, index: int, start: int
 
 
 def format_core_map(core_map: CoreMap, per_core: bool = False) -> str:
-    """A table: per layer its neurons, cores and the fullest core's neurons, synapse bytes and
-    fan-in, and which limit ended most cores; `per_core` adds one line per core."""
+    """A table: per layer its neurons, cores, chips and the fullest core's neurons, synapse
+    bytes and fan-in, and which limit ended most cores; then the split fan-ins (which layer
+    reads which relays); `per_core` adds one line per core."""
     t = core_map.target
-    lines = [f"{'layer':<22} {'op':<9} {'neurons':>8} {'cores':>6} {'max nrn':>8} "
-             f"{'max syn B':>10} {'max fan-in':>10}  bound"]
+    lines = [f"{'layer':<22} {'op':<12} {'neurons':>8} {'cores':>6} {'chips':>5} "
+             f"{'max nrn':>8} {'max syn B':>10} {'max fan-in':>10}  bound"]
+    splits = []
     for layer in core_map.layers.values():
         cores, bounds = layer.cores, [c.bound for c in layer.cores]
         lines.append(
-            f"{format_name(layer.name):<22} {layer.op:<9} {layer.grid.size:>8} {len(cores):>6} "
-            f"{max(c.neurons for c in cores):>8} {max(c.synapse_bytes for c in cores):>10} "
+            f"{format_name(layer.name):<22} {layer.op:<12} {layer.grid.size:>8} {len(cores):>6} "
+            f"{layer.chips:>5} {max(c.neurons for c in cores):>8} "
+            f"{max(c.synapse_bytes for c in cores):>10} "
             f"{max(c.fan_in for c in cores):>10}  {max(bounds, key=bounds.count)}")
+        relays = [p.source for p in layer.projections if p.one_to_one]
+        if relays:
+            relay_cores = sum(len(core_map.layers[r].cores) for r in relays)
+            splits.append(f"split fan-in: {format_name(layer.name)} reads {len(relays)} "
+                          f"partial sums ({', '.join(map(format_name, relays))}; "
+                          f"{relay_cores} relay cores)")
         if per_core:
             lines += [f"  core {c.index:>5} chip {c.chip} ({c.x},{c.y}) neurons [{c.start}, "
                       f"{c.stop}) syn {c.synapse_bytes} B state {c.state_bytes} B fan-in "
                       f"{c.fan_in} ({c.bound})" for c in cores]
+    lines += splits
     lines.append(f"total: {core_map.n_cores} cores on {core_map.n_chips} chip(s) "
                  f"({t.cores_per_chip} cores per chip; limits per core: {t.neurons_per_core} "
                  f"neurons, {t.sram_bytes_per_core} B, {t.max_input_axons_per_core} axons)")

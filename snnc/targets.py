@@ -43,6 +43,10 @@ class Target:
     time_per_hop_x_s: float = 4.1e-9            # [L1] tile hop E-W
     time_per_hop_y_s: float = 6.5e-9            # [L1] tile hop N-S
     barrier_sync_s: float = 465e-9              # [L1] mesh-wide barrier, 32 tiles (1 tile: 113)
+    # Chip-to-chip links, per message and link crossed (maps on several chips): no figure is
+    # published for Loihi or Loihi 2, so both are assumptions (docs/targets.md).
+    energy_per_chip_hop_j: float = 320e-12      # [A] 32-bit message at 10 pJ/bit
+    time_per_chip_hop_s: float = 100e-9         # [A] one serial link crossing
     cycle_s: float = 1e-9  # [A] Loihi is clockless; a reported "cycle" is this much time
 
 

@@ -284,7 +284,8 @@ def _resources(report: CheckReport, artifact: Artifact, th: Thresholds):
     fits = core_map.n_chips <= th.max_chips
     report.resources = {"cores": core_map.n_cores, "chips": core_map.n_chips, "fits": fits,
                         "max_chips": th.max_chips,
-                        "layers": {k: len(v.cores) for k, v in core_map.layers.items()}}
+                        "layers": {k: len(v.cores) for k, v in core_map.layers.items()},
+                        "layer_chips": {k: v.chips for k, v in core_map.layers.items()}}
     report.static["resources"] = Rung("resources", fits, f"{core_map.n_cores} cores on "
                                       f"{core_map.n_chips} chip(s) of {artifact.target}; at "
                                       f"most {th.max_chips} allowed")

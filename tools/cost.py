@@ -9,12 +9,16 @@ The model (its figures: docs/targets.md, "Cost constants"), per sample and step,
   the sending core. The graded input sends every nonzero pixel (after quantization) every step
   from `Target.input_port_xy`, which is no core: its work bounds no step;
 - mesh hops: the Manhattan distance between sending and receiving core, per message, split into
-  x (E-W) and y (N-S) hops, which cost differently.
+  x (E-W) and y (N-S) hops, which cost differently;
+- chip hops: a map on several chips (chips side by side in x, analyses/mapping.py) sends a
+  message from chip a to chip b over |a - b| chip-to-chip links, each charged
+  `energy_per_chip_hop_j` and `time_per_chip_hop_s` on top of its mesh hops (assumed
+  figures: docs/targets.md).
 A core is busy synops x t_synop + neurons x t_update + messages sent x t_message; the slowest
-core bounds the step, plus the longest route any connection of the map uses (hops x t_hop,
-added every step) and the barrier sync. Latency per sample is the sum of its steps. Energy is
-the sum of the dynamic energies; static (leakage) power is left out: no Loihi 2 figure is
-published (docs/targets.md).
+core bounds the step, plus the longest route any connection of the map uses (hops x t_hop
+plus chip hops x t_chip_hop, added every step) and the barrier sync. Latency per sample is
+the sum of its steps. Energy is the sum of the dynamic energies; static (leakage) power is
+left out: no Loihi 2 figure is published (docs/targets.md).
 
 Every node type the model meets has a rule in `RULES`, keyed by exact type: what a neuron
 costs per step and what a source sends. A type without a rule is refused, naming the node,
@@ -53,7 +57,7 @@ from snnc.targets import Target
 
 log = logging.getLogger(__name__)
 
-KINDS = ("synops", "neuron updates", "messages", "hops")
+KINDS = ("synops", "neuron updates", "messages", "hops", "chip hops")
 
 
 class CostInputError(SnncError):
@@ -122,10 +126,12 @@ class CostReport:
     messages: np.ndarray
     hops_x: np.ndarray
     hops_y: np.ndarray
+    chip_hops: np.ndarray
     busy_s: np.ndarray
     input_messages: np.ndarray  # [timesteps], sent from the input port
     input_hops_x: np.ndarray
     input_hops_y: np.ndarray
+    input_chip_hops: np.ndarray
     step_s: np.ndarray          # [timesteps]: slowest core + route + barrier, batch mean
     route_s: float
     barrier_s: float
@@ -148,6 +154,7 @@ class CostReport:
             row["neuron updates"] += float(self.neuron_updates[k] * self.timesteps)
             row["messages"] += float(self.messages[:, k].sum())
             row["hops"] += float(self.hops_x[:, k].sum() + self.hops_y[:, k].sum())
+            row["chip hops"] += float(self.chip_hops[:, k].sum())
         return out
 
 
@@ -173,8 +180,8 @@ def estimate_cost(graph: Graph, core_map: CoreMap, spikes: dict[str, np.ndarray]
 
     shape = (timesteps, batch, len(gx))
     synops = np.zeros(shape)
-    # Per source neuron: messages one spike of it sends, and their x and y hops.
-    fan_out = {s: np.zeros((3, Grid.of(graph[s].type.shape).size)) for s in sources}
+    # Per source neuron: messages one spike of it sends, and their x, y and chip hops.
+    fan_out = {s: np.zeros((4, Grid.of(graph[s].type.shape).size)) for s in sources}
     route = 0.0
     for layer in layers:
         cores = slice(first[layer.name], first[layer.name] + len(layer.cores))
@@ -199,8 +206,8 @@ def estimate_cost(graph: Graph, core_map: CoreMap, spikes: dict[str, np.ndarray]
             fan_out[src] += counts
             route = max(route, longest)
 
-    sent = np.zeros((3, *shape))  # messages, x hops, y hops, at the sending core
-    from_port = np.zeros((3, timesteps, batch))
+    sent = np.zeros((4, *shape))  # messages, x hops, y hops, chip hops, at the sending core
+    from_port = np.zeros((4, timesteps, batch))
     for src, weights in fan_out.items():
         home = core_map.layers.get(src)
         for t in range(timesteps):
@@ -210,7 +217,7 @@ def estimate_cost(graph: Graph, core_map: CoreMap, spikes: dict[str, np.ndarray]
                 continue
             cores = slice(first[src], first[src] + len(home.cores))
             bounds = [c.start for c in home.cores]
-            for i in range(3):
+            for i in range(4):
                 sent[i, t][:, cores] = np.add.reduceat(x * weights[i], bounds, axis=-1)
 
     # Neuron updates per core and step (the core map only holds neuron layers).
@@ -219,21 +226,23 @@ def estimate_cost(graph: Graph, core_map: CoreMap, spikes: dict[str, np.ndarray]
     busy = (synops * target.time_per_synop_s + neurons * target.time_per_neuron_update_s
             + sent[0] * target.time_per_message_s)
     step = busy.max(axis=-1, initial=0.0) + route + target.barrier_sync_s
-    total = sent.sum(axis=(1, 3)) + from_port.sum(axis=1)  # [3, batch]
+    total = sent.sum(axis=(1, 3)) + from_port.sum(axis=1)  # [4, batch]
     energy = {
         "synops": synops.sum(axis=(0, 2)) * target.energy_per_synop_j,
         "neuron updates": np.full(batch, neurons.sum() * timesteps
                                   * target.energy_per_neuron_update_j),
         "messages": total[0] * target.energy_per_message_j,
         "hops": total[1] * target.energy_per_hop_x_j + total[2] * target.energy_per_hop_y_j,
+        "chip hops": total[3] * target.energy_per_chip_hop_j,
     }
     per_core = sent.mean(axis=2)
     port = from_port.mean(axis=2)
     report = CostReport(
         timesteps=timesteps, batch=batch, core_layer=[c.layer for c in core_map.cores],
         synops=synops.mean(axis=1), neuron_updates=neurons, messages=per_core[0],
-        hops_x=per_core[1], hops_y=per_core[2], busy_s=busy.mean(axis=1),
+        hops_x=per_core[1], hops_y=per_core[2], chip_hops=per_core[3], busy_s=busy.mean(axis=1),
         input_messages=port[0], input_hops_x=port[1], input_hops_y=port[2],
+        input_chip_hops=port[3],
         step_s=step.mean(axis=1), route_s=route, barrier_s=target.barrier_sync_s,
         latency_s=float(step.sum(axis=0).mean()),
         energy_j={k: float(v.mean()) for k, v in energy.items()}, cycle_s=target.cycle_s,
@@ -288,7 +297,7 @@ def _fan_out(home: LayerMap | None, proj: Projection, first: int, cells: np.ndar
              readers: np.ndarray, mesh: tuple[np.ndarray, np.ndarray],
              target: Target) -> tuple[np.ndarray, float]:
     """Per neuron of `proj`'s source: the messages one spike of it sends (one per core that
-    reads its cell) and their x and y hops, [3, size]; and the longest route (s) from a core
+    reads its cell) and their x, y and chip hops, [4, size]; and the longest route (s) from a core
     holding source neurons to a core reading them. `cells[k]` is read by core `readers[k]`
     (global index); the source's cores start at global index `first` (the input port holds
     every cell, at `target.input_port_xy`); `home` is the source's layer map (None: the
@@ -302,7 +311,8 @@ def _fan_out(home: LayerMap | None, proj: Projection, first: int, cells: np.ndar
     else:
         holders = [(gx[first + i], gy[first + i], c.start, c.stop)
                    for i, c in enumerate(home.cores)]
-    out, route = np.zeros((3, size)), 0.0
+    out, route = np.zeros((4, size)), 0.0
+    chip = gx // target.mesh_width  # chips side by side in x; the input port is on chip 0
     for sx, sy, start, stop in holders:  # a source core: its neurons hold cells [lo, hi]
         held, read = proj.cell_of(np.arange(start, stop))
         if not read.any():
@@ -311,12 +321,15 @@ def _fan_out(home: LayerMap | None, proj: Projection, first: int, cells: np.ndar
         a, b = np.searchsorted(cells, lo, "left"), np.searchsorted(cells, hi, "right")
         cell, reader = cells[a:b] - lo, readers[a:b]
         dx, dy = np.abs(sx - gx[reader]), np.abs(sy - gy[reader])
+        dc = np.abs(sx // target.mesh_width - chip[reader])
         n = hi - lo + 1
         per_cell = np.stack([np.bincount(cell, minlength=n),
                              np.bincount(cell, weights=dx, minlength=n),
-                             np.bincount(cell, weights=dy, minlength=n)])
+                             np.bincount(cell, weights=dy, minlength=n),
+                             np.bincount(cell, weights=dc, minlength=n)])
         out[:, start:stop][:, read] = per_cell[:, held[read] - lo]
-        lat = dx * target.time_per_hop_x_s + dy * target.time_per_hop_y_s
+        lat = dx * target.time_per_hop_x_s + dy * target.time_per_hop_y_s \
+            + dc * target.time_per_chip_hop_s
         route = max(route, float(lat.max(initial=0.0)))
     return out, route
 
@@ -324,14 +337,15 @@ def _fan_out(home: LayerMap | None, proj: Projection, first: int, cells: np.ndar
 def format_cost(report: CostReport) -> str:
     """A per-layer table of work per inference, then step time, latency and energy."""
     lines = [f"{'layer':<22} {'cores':>5} {'synops':>12} {'updates':>10} {'messages':>10} "
-             f"{'hops':>10}"]
+             f"{'hops':>10} {'chip hops':>10}"]
     for name, row in report.layer_totals().items():
         lines.append(f"{format_name(name):<22} {int(row['cores']):>5} {row['synops']:>12.0f} "
                      f"{row['neuron updates']:>10.0f} {row['messages']:>10.0f} "
-                     f"{row['hops']:>10.0f}")
+                     f"{row['hops']:>10.0f} {row['chip hops']:>10.0f}")
     lines.append(f"{'input port':<22} {'-':>5} {'-':>12} {'-':>10} "
                  f"{report.input_messages.sum():>10.0f} "
-                 f"{report.input_hops_x.sum() + report.input_hops_y.sum():>10.0f}")
+                 f"{report.input_hops_x.sum() + report.input_hops_y.sum():>10.0f} "
+                 f"{report.input_chip_hops.sum():>10.0f}")
     step = report.step_s.mean()
     lines.append(f"per step: {step * 1e6:.3f} us ({step / report.cycle_s:.0f} cycles of "
                  f"{report.cycle_s * 1e9:g} ns), of which route {report.route_s * 1e9:.1f} ns "

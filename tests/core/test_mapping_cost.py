@@ -189,7 +189,8 @@ def test_counts_time_and_energy_of_a_tiny_dense_chain():
     assert r.step_s == pytest.approx(expect)
     assert r.latency_s == pytest.approx(sum(expect))
     energy = {"synops": 24 * 23.6e-12 / 2, "neuron updates": 5 * 2 * 81e-12,
-              "messages": (3 + 6) * 1.7e-12 / 2, "hops": 3 * 3.0e-12 / 2}
+              "messages": (3 + 6) * 1.7e-12 / 2, "hops": 3 * 3.0e-12 / 2,
+              "chip hops": 0.0}  # one chip
     assert r.energy_j == pytest.approx(energy)
     assert r.total_energy_j == pytest.approx(sum(energy.values()))
     assert "s1" in format_cost(r) and "static power left out" in format_cost(r)
@@ -349,7 +350,10 @@ def test_compiled_example_matches_a_brute_force_recount():
         core_of.update({(c.layer, n): c.index for n in range(c.start, c.stop)})
     k = core_map.n_cores
     syn, msg, hops = np.zeros((4, 3, k)), np.zeros((4, 3, k)), np.zeros((4, 3, k))
-    port_msgs = np.zeros((4, 3))
+    links = np.zeros((4, 3, k))  # chip-to-chip links crossed, at the sending core
+    port_msgs, port_links = np.zeros((4, 3)), np.zeros((4, 3))
+    chip = {c.index: c.chip for c in core_map.cores}
+    route = 0.0  # the longest connection: mesh hops plus chip-to-chip links
     sent = {"x": Grid.of((2, 6, 6)).to_map_order(np.rint(frames * fixed["x"].scale) != 0)[None]}
     sent.update({n: Grid.of(s.shape[2:]).to_map_order(s) for n, s in sim.spikes.items()})
     for layer in core_map.layers:
@@ -360,21 +364,33 @@ def test_compiled_example_matches_a_brute_force_recount():
             for core, n_syn in hits.items():
                 syn[:, :, core] += fired * n_syn
                 d = abs(gx[core] - x0) + abs(gy[core] - y0)
-                if home is None:
+                link = chip[core] if home is None else abs(chip[core] - chip[home])
+                route = max(route, abs(gx[core] - x0) * small.time_per_hop_x_s
+                            + abs(gy[core] - y0) * small.time_per_hop_y_s
+                            + link * small.time_per_chip_hop_s)
+                if home is None:  # the input port is on chip 0
                     port_msgs += fired
+                    port_links += fired * chip[core]
                 else:
                     msg[:, :, home] += fired
                     hops[:, :, home] += fired * d
+                    links[:, :, home] += fired * abs(chip[core] - chip[home])
     # Both synapses from sn1 into sn2 count synops; a spike sends one message per core.
     assert np.allclose(report.synops, syn.mean(axis=1))
     assert np.allclose(report.messages, msg.mean(axis=1))
     assert np.allclose(report.hops_x + report.hops_y, hops.mean(axis=1))
     assert np.allclose(report.input_messages, port_msgs.mean(axis=1))
+    assert np.allclose(report.chip_hops, links.mean(axis=1))
+    assert np.allclose(report.input_chip_hops, port_links.mean(axis=1))
+    assert report.chip_hops.sum() + report.input_chip_hops.sum() > 0  # two chips talk
+    assert report.route_s == pytest.approx(route) and route > small.time_per_chip_hop_s
     total = (report.synops.sum() * small.energy_per_synop_j
              + report.neuron_updates.sum() * 4 * small.energy_per_neuron_update_j
              + (report.messages.sum() + report.input_messages.sum()) * small.energy_per_message_j
              + (report.hops_x.sum() + report.input_hops_x.sum()) * small.energy_per_hop_x_j
-             + (report.hops_y.sum() + report.input_hops_y.sum()) * small.energy_per_hop_y_j)
+             + (report.hops_y.sum() + report.input_hops_y.sum()) * small.energy_per_hop_y_j
+             + links.mean(axis=1).sum() * small.energy_per_chip_hop_j
+             + port_links.mean(axis=1).sum() * small.energy_per_chip_hop_j)
     assert report.total_energy_j == pytest.approx(total)
     assert "sn2" in format_core_map(core_map) and "out" in format_cost(report)
 
