@@ -16,7 +16,9 @@ The resource model (its figures: docs/targets.md, "Resource limits"):
   each reading one group of the source's channels (a FxChannelSlice), and the layer reads each
   relay one-to-one: one axon per relay neuron, its own index.
 - Layers take cores in graph order and never share one. Core i sits on chip i // cores_per_chip
-  at x = i % mesh_width, y = (i % cores_per_chip) // mesh_width; chips lie side by side in x.
+  at x = i % mesh_width, y = (i % cores_per_chip) // mesh_width; the chips of a map lie on a
+  square grid, ceil(sqrt(chips)) to a row (`CoreMap.chip_xy`), their meshes joined edge to
+  edge.
 
 Time and memory are linear in the layer size: per-position arrays (fan-in, memory prefix
 sums, each position's own axon count by inclusion and exclusion of its windows), and per core
@@ -413,11 +415,21 @@ class CoreMap:
     def n_chips(self) -> int:
         return -(-self.n_cores // self.target.cores_per_chip)
 
+    @property
+    def chips_per_row(self) -> int:
+        return max(1, int(np.ceil(np.sqrt(self.n_chips))))
+
+    def chip_xy(self, chip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A chip's place on the map's square grid of chips (row by row)."""
+        return np.divmod(np.asarray(chip), self.chips_per_row)[::-1]
+
     def mesh_xy(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every core's mesh coordinates, chips side by side in x: two [n_cores] arrays."""
+        """Every core's mesh coordinates, chips on their grid: two [n_cores] arrays."""
         cores = self.cores
-        x = np.array([c.chip * self.target.mesh_width + c.x for c in cores], np.int64)
-        return x, np.array([c.y for c in cores], np.int64)
+        cx, cy = self.chip_xy(np.array([c.chip for c in cores], np.int64))
+        x = cx * self.target.mesh_width + np.array([c.x for c in cores], np.int64)
+        y = cy * self.target.mesh_height + np.array([c.y for c in cores], np.int64)
+        return x.astype(np.int64), y.astype(np.int64)
 
 
 def map_to_cores(graph: Graph, target: Target) -> CoreMap:

@@ -10,8 +10,8 @@ The model (its figures: docs/targets.md, "Cost constants"), per sample and step,
   from `Target.input_port_xy`, which is no core: its work bounds no step;
 - mesh hops: the Manhattan distance between sending and receiving core, per message, split into
   x (E-W) and y (N-S) hops, which cost differently;
-- chip hops: a map on several chips (chips side by side in x, analyses/mapping.py) sends a
-  message from chip a to chip b over |a - b| chip-to-chip links, each charged
+- chip hops: a map on several chips (on a square grid, analyses/mapping.py) sends a message
+  from chip a to chip b over the grid's Manhattan distance in chip-to-chip links, each charged
   `energy_per_chip_hop_j` and `time_per_chip_hop_s` on top of its mesh hops (assumed
   figures: docs/targets.md).
 A core is busy synops x t_synop + neurons x t_update + messages sent x t_message; the slowest
@@ -312,7 +312,8 @@ def _fan_out(home: LayerMap | None, proj: Projection, first: int, cells: np.ndar
         holders = [(gx[first + i], gy[first + i], c.start, c.stop)
                    for i, c in enumerate(home.cores)]
     out, route = np.zeros((4, size)), 0.0
-    chip = gx // target.mesh_width  # chips side by side in x; the input port is on chip 0
+    # The chip grid position of each core (the input port is on chip 0).
+    cx, cy = gx // target.mesh_width, gy // target.mesh_height
     for sx, sy, start, stop in holders:  # a source core: its neurons hold cells [lo, hi]
         held, read = proj.cell_of(np.arange(start, stop))
         if not read.any():
@@ -321,7 +322,8 @@ def _fan_out(home: LayerMap | None, proj: Projection, first: int, cells: np.ndar
         a, b = np.searchsorted(cells, lo, "left"), np.searchsorted(cells, hi, "right")
         cell, reader = cells[a:b] - lo, readers[a:b]
         dx, dy = np.abs(sx - gx[reader]), np.abs(sy - gy[reader])
-        dc = np.abs(sx // target.mesh_width - chip[reader])
+        dc = np.abs(sx // target.mesh_width - cx[reader]) \
+            + np.abs(sy // target.mesh_height - cy[reader])
         n = hi - lo + 1
         per_cell = np.stack([np.bincount(cell, minlength=n),
                              np.bincount(cell, weights=dx, minlength=n),

@@ -329,12 +329,13 @@ def _synapse_names(graph, name):
         else [name]
 
 
-def test_compiled_example_matches_a_brute_force_recount():
+@pytest.mark.parametrize("mesh, chips", [((4, 2), 2), ((2, 1), 7)])
+def test_compiled_example_matches_a_brute_force_recount(mesh, chips):
     fixed = compile_graph(float_net(), T2, timesteps=4).graph
-    small = dataclasses.replace(T2, neurons_per_core=20, mesh_width=4, mesh_height=2,
-                                cores_per_chip=8, max_input_axons_per_core=60)
+    small = dataclasses.replace(T2, neurons_per_core=20, mesh_width=mesh[0], mesh_height=mesh[1],
+                                cores_per_chip=mesh[0] * mesh[1], max_input_axons_per_core=60)
     core_map = map_to_cores(fixed, small)
-    assert core_map.n_chips == 2
+    assert core_map.n_chips == chips
     for c in core_map.cores:
         assert c.neurons <= 20 and c.fan_in <= 60
         assert c.synapse_bytes + c.state_bytes <= small.sram_bytes_per_core
@@ -352,7 +353,12 @@ def test_compiled_example_matches_a_brute_force_recount():
     syn, msg, hops = np.zeros((4, 3, k)), np.zeros((4, 3, k)), np.zeros((4, 3, k))
     links = np.zeros((4, 3, k))  # chip-to-chip links crossed, at the sending core
     port_msgs, port_links = np.zeros((4, 3)), np.zeros((4, 3))
-    chip = {c.index: c.chip for c in core_map.cores}
+    # chips on a square grid, row by row: 2 chips side by side, 7 on rows of 3
+    row = int(np.ceil(np.sqrt(chips)))
+    chip = {c.index: (c.chip % row, c.chip // row) for c in core_map.cores}
+
+    def link(a, b):  # chip-to-chip links between two grid places
+        return abs(a[0] - b[0]) + abs(a[1] - b[1])
     route = 0.0  # the longest connection: mesh hops plus chip-to-chip links
     sent = {"x": Grid.of((2, 6, 6)).to_map_order(np.rint(frames * fixed["x"].scale) != 0)[None]}
     sent.update({n: Grid.of(s.shape[2:]).to_map_order(s) for n, s in sim.spikes.items()})
@@ -364,17 +370,17 @@ def test_compiled_example_matches_a_brute_force_recount():
             for core, n_syn in hits.items():
                 syn[:, :, core] += fired * n_syn
                 d = abs(gx[core] - x0) + abs(gy[core] - y0)
-                link = chip[core] if home is None else abs(chip[core] - chip[home])
+                crossed = link(chip[core], (0, 0) if home is None else chip[home])
                 route = max(route, abs(gx[core] - x0) * small.time_per_hop_x_s
                             + abs(gy[core] - y0) * small.time_per_hop_y_s
-                            + link * small.time_per_chip_hop_s)
+                            + crossed * small.time_per_chip_hop_s)
                 if home is None:  # the input port is on chip 0
                     port_msgs += fired
-                    port_links += fired * chip[core]
+                    port_links += fired * link(chip[core], (0, 0))
                 else:
                     msg[:, :, home] += fired
                     hops[:, :, home] += fired * d
-                    links[:, :, home] += fired * abs(chip[core] - chip[home])
+                    links[:, :, home] += fired * link(chip[core], chip[home])
     # Both synapses from sn1 into sn2 count synops; a spike sends one message per core.
     assert np.allclose(report.synops, syn.mean(axis=1))
     assert np.allclose(report.messages, msg.mean(axis=1))
