@@ -47,6 +47,8 @@ class Target:
     # published for Loihi or Loihi 2, so both are assumptions (docs/targets.md).
     energy_per_chip_hop_j: float = 320e-12      # [A] 32-bit message at 10 pJ/bit
     time_per_chip_hop_s: float = 100e-9         # [A] one serial link crossing
+    # Static power: [M] measured on Loihi 2 (lava-dl PilotNet benchmark, one chip, idle).
+    static_power_per_chip_w: float = 0.232078
     cycle_s: float = 1e-9  # [A] Loihi is clockless; a reported "cycle" is this much time
 
 

@@ -527,11 +527,17 @@ def _estimates(report: CheckReport) -> Rung:
                          get_target(report.target))
     report.estimates = {"cycles_per_step": float(cost.step_s.mean() / cost.cycle_s),
                         "latency_us": cost.latency_s * 1e6,
-                        "energy_uj": cost.total_energy_j * 1e6, "samples": n}
-    return Rung("estimates", None, f"{report.estimates['cycles_per_step']:,.0f} cycles per "
-                f"step, {report.estimates['latency_us']:.1f} us and "
-                f"{report.estimates['energy_uj']:.2f} uJ per inference (cost model, {n} "
-                "samples)", info=True)
+                        "inferences_per_s": cost.inferences_per_s,
+                        "synops_per_inference": cost.synops_per_inference,
+                        "energy_uj": cost.dynamic_energy_j * 1e6,  # dynamic, as before
+                        "energy_dynamic_uj": cost.dynamic_energy_j * 1e6,
+                        "energy_static_uj": cost.static_energy_j * 1e6,
+                        "energy_total_uj": cost.total_energy_j * 1e6, "samples": n}
+    e = report.estimates
+    return Rung("estimates", None, f"{e['cycles_per_step']:,.0f} cycles per step, "
+                f"{e['latency_us']:.1f} us ({e['inferences_per_s']:,.0f} inferences/s), "
+                f"{e['energy_dynamic_uj']:.2f} uJ dynamic + {e['energy_static_uj']:.2f} uJ "
+                f"static per inference (cost model, {n} samples)", info=True)
 
 
 def _layer_rows(report: CheckReport) -> list[dict]:

@@ -1,8 +1,10 @@
 """Energy and latency of one inference on the chip, from recorded spikes and a core map.
 
 The model (its figures: docs/targets.md, "Cost constants"), per sample and step, then batch means:
-- synaptic ops: each spike times the synapses it reaches on each core (zero weights included,
-  as the mapping stores them), counted at the receiving core;
+- synaptic ops: each spike (or nonzero graded payload) times the synapses with a nonzero
+  weight it reaches on each core, counted at the receiving core: a zero weight does no work,
+  as the chip's activity counters show (the mapping still stores it, and the message still
+  travels);
 - neuron updates: every neuron on a core, every step, charged as active updates (as many per
   neuron and step as its type's rule in `RULES` says: one for each type so far);
 - spike messages: one per spike per destination core that reads the spiking neuron, counted at
@@ -17,8 +19,9 @@ The model (its figures: docs/targets.md, "Cost constants"), per sample and step,
 A core is busy synops x t_synop + neurons x t_update + messages sent x t_message; the slowest
 core bounds the step, plus the longest route any connection of the map uses (hops x t_hop
 plus chip hops x t_chip_hop, added every step) and the barrier sync. Latency per sample is
-the sum of its steps. Energy is the sum of the dynamic energies; static (leakage) power is
-left out: no Loihi 2 figure is published (docs/targets.md).
+the sum of its steps. Dynamic energy is the sum of the energies above; static energy is each
+chip's idle power (`static_power_per_chip_w`, measured on Loihi 2: docs/targets.md) over the
+latency; total energy is both.
 
 Every node type the model meets has a rule in `RULES`, keyed by exact type: what a neuron
 costs per step and what a source sends. A type without a rule is refused, naming the node,
@@ -34,6 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from snnc.analyses.mapping import CoreMap, Grid, LayerMap, Projection, by_source, reads
+from snnc.backends.refsim import kernels
 from snnc.errors import SnncError, UnsupportedNodeError
 from snnc.ir import (
     Add,
@@ -136,13 +140,27 @@ class CostReport:
     route_s: float
     barrier_s: float
     latency_s: float            # per sample
-    energy_j: dict[str, float] = field(default_factory=dict)  # per kind, per inference
+    energy_j: dict[str, float] = field(default_factory=dict)  # dynamic, per kind and inference
     cycle_s: float = 1e-9
     input_assumed_dense: bool = False
+    static_energy_j: float = 0.0  # per inference: the chips' static power over the latency
+    chips: int = 1
+
+    @property
+    def dynamic_energy_j(self) -> float:
+        return sum(self.energy_j.values())
 
     @property
     def total_energy_j(self) -> float:
-        return sum(self.energy_j.values())
+        return self.dynamic_energy_j + self.static_energy_j
+
+    @property
+    def inferences_per_s(self) -> float:
+        return 1.0 / self.latency_s if self.latency_s > 0 else float("inf")
+
+    @property
+    def synops_per_inference(self) -> float:
+        return float(self.synops.sum())
 
     def layer_totals(self) -> dict[str, dict[str, float]]:
         """Per layer: synops, neuron updates, messages and hops per inference, cores."""
@@ -193,8 +211,10 @@ def estimate_cost(graph: Graph, core_map: CoreMap, spikes: dict[str, np.ndarray]
                                        np.cumsum(frames[proj.source], axis=-1)], axis=-1)
                 synops[:, :, cores] += sent[..., stops] - sent[..., starts]
                 continue
-            received = proj.gather(proj.cell_sums(frames[proj.source]))
-            synops[:, :, cores] += layer.grid.range_sums(received, starts, stops)
+            ops = _operations(graph[proj.synapse], proj, frames[proj.source])
+            done = np.concatenate([np.zeros(ops.shape[:-1] + (1,)), np.cumsum(ops, axis=-1)],
+                                  axis=-1)
+            synops[:, :, cores] += done[..., stops] - done[..., starts]
         spans = [layer.grid.span(c.start, c.stop) for c in layer.cores]
         for src, projs in by_source(layer.projections).items():
             # per core: the cells it reads (a relay's: the neurons at its own neurons' indices)
@@ -246,9 +266,10 @@ def estimate_cost(graph: Graph, core_map: CoreMap, spikes: dict[str, np.ndarray]
         step_s=step.mean(axis=1), route_s=route, barrier_s=target.barrier_sync_s,
         latency_s=float(step.sum(axis=0).mean()),
         energy_j={k: float(v.mean()) for k, v in energy.items()}, cycle_s=target.cycle_s,
-        input_assumed_dense=dense)
+        input_assumed_dense=dense, chips=core_map.n_chips)
+    report.static_energy_j = target.static_power_per_chip_w * report.chips * report.latency_s
     log.info("cost: %d cores, %.3g J and %.3g s per inference", len(neurons),
-             report.total_energy_j, report.latency_s)
+             report.dynamic_energy_j, report.latency_s)
     return report
 
 
@@ -291,6 +312,25 @@ def _frames(graph: Graph, name: str, spikes: dict[str, np.ndarray], batch: int,
     if isinstance(node, Input) and a.ndim == len(node.type.shape) + 1:
         a = a[None]  # one frame, the same every step
     return grid.to_map_order(rule.sends(node, a))
+
+
+def _operations(synapse: FxConv2d | FxDense, proj: Projection,
+                frames: np.ndarray) -> np.ndarray:
+    """Synaptic operations per destination neuron: [T or 1, batch, dst.size] in map order,
+    the sending source neurons (frames, map order) through the synapse's nonzero weights
+    (a convolution or product with the 0/1 mask of its weights; exact small integers)."""
+    t, b, _ = frames.shape
+    src = proj.src
+    x = frames.reshape(t * b, src.height, src.width, src.channels).astype(np.float32)
+    x = np.moveaxis(x, -1, 1)  # [N, C, H, W], the IR's order
+    if proj.channels is not None:
+        x = x[:, proj.channels[0]:proj.channels[1]]
+    mask = (synapse.weight != 0).astype(np.float32)
+    if isinstance(synapse, FxConv2d):
+        y = kernels.conv2d(x, mask, synapse.stride, synapse.padding)  # [N, C_out, Ho, Wo]
+    else:
+        y = x.reshape(t * b, -1) @ mask.T
+    return proj.dst.to_map_order(y.astype(np.float64)).reshape(t, b, proj.dst.size)
 
 
 def _fan_out(home: LayerMap | None, proj: Projection, first: int, cells: np.ndarray,
@@ -354,8 +394,10 @@ def format_cost(report: CostReport) -> str:
                  f"and barrier {report.barrier_s * 1e9:.0f} ns; latency per sample "
                  f"{report.latency_s * 1e6:.3f} us over {report.timesteps} steps")
     parts = ", ".join(f"{k} {v * 1e9:.3f}" for k, v in report.energy_j.items())
-    lines.append(f"energy per inference: {report.total_energy_j * 1e6:.4f} uJ ({parts} nJ); "
-                 f"dynamic only, static power left out; batch mean over {report.batch}")
+    lines.append(f"energy per inference: dynamic {report.dynamic_energy_j * 1e6:.4f} uJ "
+                 f"({parts} nJ), static {report.static_energy_j * 1e6:.4f} uJ ({report.chips} "
+                 f"chip(s) idle over the latency), total {report.total_energy_j * 1e6:.4f} uJ; "
+                 f"batch mean over {report.batch}")
     if report.input_assumed_dense:
         lines.append("input frames not given: every input pixel counted as sent every step")
     return "\n".join(lines)
