@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from snnc.analyses.loihi2_memory import Demand, neurons_per_core
 from snnc.errors import SnncError, UnsupportedNodeError
 from snnc.ir import (
     Add,
@@ -363,6 +364,51 @@ def single_position_axons(projections: list[Projection], positions: int) -> np.n
     return total
 
 
+def neuron_limits(target: Target) -> tuple[int, int]:
+    """What one neuron may read on a core: input axons, and synapses (explicit format) or
+    synaptic memory entries (Loihi 2's format)."""
+    if target.synapse_format == "loihi2":
+        return target.max_input_axons_per_core, target.synmem_entries_per_core
+    return target.max_input_axons_per_core, (
+        target.sram_bytes_per_core - target.state_bytes_per_neuron) \
+        // target.synapse_bytes_per_weight
+
+
+def neuron_demand(projections: list[Projection], graph: Graph,
+                  target: Target) -> tuple[int, int]:
+    """The widest neuron's input axons and synapses (or entries) under the target's format:
+    what `neuron_limits` bounds. Loihi 2's shared convolution kernels and population axons
+    are not the neuron's own, so a convolution adds to neither."""
+    if not projections:
+        return 0, 0
+    if target.synapse_format == "loihi2":
+        demand = Demand(projections, _weights(graph, projections), target)
+        return demand.axons(1), demand.dense_inputs + demand.relays
+    positions = projections[0].dst.positions
+    fan = sum(p.fan_in() for p in projections)
+    return int(single_position_axons(projections, positions).max()), int(fan.max())
+
+
+def channel_demand(proj: Projection, graph: Graph, target: Target) -> tuple[int, int] | None:
+    """What one source channel of `proj` adds to each neuron's axons and synapses, for a
+    split into channel groups; None where splitting the synapse cannot help (a convolution
+    on Loihi 2 reads population axons and shares its kernel)."""
+    synapse = graph[proj.synapse]
+    if target.synapse_format == "loihi2":
+        if proj.kernel is not None or proj.one_to_one:
+            return None
+        return proj.src.positions, proj.src.positions
+    per_axons = int(single_position_axons([proj], proj.dst.positions).max()) \
+        // proj.src.channels
+    per_synapses = int(np.prod(synapse.weight.shape[2:])) if proj.kernel is not None \
+        else proj.src.positions
+    return per_axons, per_synapses
+
+
+def _weights(graph: Graph, projections: list[Projection]) -> dict[str, np.ndarray]:
+    return {p.synapse: graph[p.synapse].weight for p in projections if not p.one_to_one}
+
+
 @dataclass(frozen=True)
 class CoreSlice:
     """One core: a neuron range of one layer, what it stores and where it sits."""
@@ -450,18 +496,48 @@ def map_to_cores(graph: Graph, target: Target) -> CoreMap:
         if isinstance(node, LAYERS):
             layer = LayerMap(node.name, node.op, Grid.of(node.type.shape),
                              layer_projections(graph, node.name))
-            fan = sum((p.fan_in() for p in layer.projections),
-                      np.zeros(layer.grid.positions, np.int64))
-            ranges = _split(layer, target, fan)
-            synapses = layer.grid.range_sums(fan, *np.array([r[:2] for r in ranges]).T)
+            if target.synapse_format == "loihi2":
+                ranges, synapse_bytes = _split_loihi2(layer, graph, target)
+            else:
+                fan = sum((p.fan_in() for p in layer.projections),
+                          np.zeros(layer.grid.positions, np.int64))
+                ranges = _split(layer, target, fan)
+                synapse_bytes = layer.grid.range_sums(
+                    fan, *np.array([r[:2] for r in ranges]).T) * target.synapse_bytes_per_weight
             layer.cores = [_core(layer, target, int(n), next_core + i, *r)
-                           for i, (n, r) in enumerate(zip(synapses, ranges, strict=True))]
+                           for i, (n, r) in enumerate(zip(synapse_bytes, ranges, strict=True))]
             next_core += len(ranges)
             layers[node.name] = layer
     core_map = CoreMap(target, layers)
     log.info("mapped %d layers onto %d cores (%d chips)", len(layers), core_map.n_cores,
              core_map.n_chips)
     return core_map
+
+
+def _split_loihi2(layer: LayerMap, graph: Graph, target: Target
+                  ) -> tuple[list[tuple[int, int, str, int]], list[int]]:
+    """The layer in equal ranges of as many neurons as one core takes under Loihi 2's
+    synaptic memory (analyses/loihi2_memory.py), and each range's synaptic memory in bytes."""
+    demand = Demand(layer.projections, _weights(graph, layer.projections), target)
+    size = layer.grid.size
+    per_core, bound = neurons_per_core(demand, graph[layer.name].type.shape, size, target)
+    where = f"layer {layer.name!r} ({layer.op})"
+    if demand.entries(per_core) > target.synmem_entries_per_core:
+        raise MappingError(f"{where}: {per_core} neuron(s) need {demand.entries(per_core)} "
+                           f"synaptic memory entries but a core holds "
+                           f"{target.synmem_entries_per_core} (synmem_entries_per_core)")
+    if demand.axons(per_core) > target.max_input_axons_per_core:
+        raise MappingError(f"{where}: one neuron needs {demand.axons(1)} distinct input axons "
+                           f"but a core accepts at most {target.max_input_axons_per_core} "
+                           "(max_input_axons_per_core)")
+    ranges, memory = [], []
+    for start in range(0, size, per_core):
+        stop = min(size, start + per_core)
+        n = stop - start
+        ranges.append((start, stop, "layer end" if stop == size and start == 0 else bound,
+                       demand.axons(n)))
+        memory.append(demand.entries(n) * target.synmem_entry_bits // 8)
+    return ranges, memory
 
 
 def _split(layer: LayerMap, target: Target,
@@ -555,12 +631,12 @@ def _longest_fit(fits, first: int, end: int) -> int:
     return lo
 
 
-def _core(layer: LayerMap, target: Target, synapses: int, index: int, start: int, stop: int,
-          bound: str, fan_in: int) -> CoreSlice:
+def _core(layer: LayerMap, target: Target, synapse_bytes: int, index: int, start: int,
+          stop: int, bound: str, fan_in: int) -> CoreSlice:
     local = index % target.cores_per_chip
     return CoreSlice(
         index, layer.name, start, stop,
-        synapse_bytes=synapses * target.synapse_bytes_per_weight,
+        synapse_bytes=synapse_bytes,
         state_bytes=(stop - start) * target.state_bytes_per_neuron,
         fan_in=fan_in,
         chip=index // target.cores_per_chip, x=local % target.mesh_width,

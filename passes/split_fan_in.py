@@ -27,7 +27,12 @@ import logging
 
 import numpy as np
 
-from snnc.analyses.mapping import Grid, layer_projections, single_position_axons
+from snnc.analyses.mapping import (
+    channel_demand,
+    layer_projections,
+    neuron_demand,
+    neuron_limits,
+)
 from snnc.ir import (
     FxChannelSlice,
     FxConv2d,
@@ -69,25 +74,14 @@ def split_fan_in(graph: Graph, target: Target) -> PassResult:
     return PassResult(Graph.build(out, graph.outputs), True, notes)
 
 
-def _budget(target: Target) -> tuple[int, int]:
-    """Per neuron: the most input axons and the most synapses one core allows."""
-    synapses = (target.sram_bytes_per_core - target.state_bytes_per_neuron) \
-        // target.synapse_bytes_per_weight
-    return target.max_input_axons_per_core, synapses
-
-
 def _plan_layer(graph: Graph, node: FxNeuron, target: Target
                 ) -> tuple[dict[str, list[tuple[int, int]]], str | None]:
     """The groups to split `node`'s synapses into ({} when it fits) and a note on the split."""
-    axon_limit, synapse_limit = _budget(target)
-    grid = Grid.of(node.type.shape)
+    axon_limit, synapse_limit = neuron_limits(target)
     projections = layer_projections(graph, node.name)
 
-    def widest(projs) -> tuple[int, int]:  # one position's axons, one neuron's synapses
-        if not projs:
-            return 0, 0
-        fan = sum(p.fan_in() for p in projs)
-        return int(single_position_axons(projs, grid.positions).max()), int(fan.max())
+    def widest(projs) -> tuple[int, int]:  # one neuron's axons and synapses (or entries)
+        return neuron_demand(projs, graph, target)
 
     axons, fan = widest(projections)
     if axons <= axon_limit and fan <= synapse_limit:
@@ -102,7 +96,7 @@ def _plan_layer(graph: Graph, node: FxNeuron, target: Target
         if widest(kept)[0] + relays <= axon_limit and \
                 widest(kept)[1] + relays <= synapse_limit:
             break
-        found = _groups(proj, graph[proj.synapse], axon_limit, synapse_limit)
+        found = _groups(proj, channel_demand(proj, graph, target), axon_limit, synapse_limit)
         if found is None:
             continue
         groups[proj.synapse] = found
@@ -119,14 +113,14 @@ def _plan_layer(graph: Graph, node: FxNeuron, target: Target
                     f"synapses); split {parts} partial sums: now {after} axons")
 
 
-def _groups(proj, synapse: FxConv2d | FxDense, axon_limit: int,
+def _groups(proj, per_channel: tuple[int, int] | None, axon_limit: int,
             synapse_limit: int) -> list[tuple[int, int]] | None:
     """The fewest balanced groups of whole source channels whose partial sums fit a core:
-    [(start, stop)], or None when one channel alone does not fit."""
+    [(start, stop)], or None when one channel alone does not fit (or splitting cannot help)."""
+    if per_channel is None:
+        return None
     channels = proj.src.channels
-    per_channel_axons = int(single_position_axons([proj], proj.dst.positions).max()) // channels
-    per_channel_synapses = int(np.prod(synapse.weight.shape[2:])) if isinstance(
-        synapse, FxConv2d) else proj.src.positions
+    per_channel_axons, per_channel_synapses = per_channel
     if per_channel_axons > axon_limit or per_channel_synapses > synapse_limit:
         return None
     width = min(axon_limit // max(per_channel_axons, 1),

@@ -31,13 +31,24 @@ class Target:
     mesh_width: int = 8                 # [L2] 8 x 16 mesh; x is the E-W axis
     mesh_height: int = 16               # [L2]
     input_port_xy: tuple[int, int] = (0, 0)  # [A] where input spikes enter the mesh
+    # How synapses are stored (analyses/mapping.py): "loihi2", as Intel's Loihi 2 compiler
+    # stores them (analyses/loihi2_memory.py: shared conv kernels on population axons, dense
+    # rows, an entry cap), or "explicit": every synapse `synapse_bytes_per_weight` bytes in
+    # `sram_bytes_per_core`, one input axon per source neuron read (Loihi 1's rule).
+    synapse_format: str = "loihi2"
+    synmem_entries_per_core: int = 12000  # [M] the compiler's SynMem register limit
+    synmem_entry_bits: int = 64           # [A] one synaptic memory word
+    dense_weight_bits: int = 16           # [M] read off the compiler's dense entry counts
+    conv_tile_neurons: int = 4096         # [M] conv strips stay below this many neurons
     # Costs, for tools/cost.py: [L1] Table 2 (pre-silicon, 0.75 V), none published for Loihi 2.
     energy_per_synop_j: float = 23.6e-12        # [L1] synaptic spike op (min)
     energy_per_neuron_update_j: float = 81e-12  # [L1] neuron update, active (inactive: 52 pJ)
     energy_per_message_j: float = 1.7e-12       # [L1] within-tile spike energy
     energy_per_hop_x_j: float = 3.0e-12         # [L1] tile hop E-W
     energy_per_hop_y_j: float = 4.0e-12         # [L1] tile hop N-S
-    time_per_synop_s: float = 3.5e-9            # [L1] synaptic spike op (max)
+    # [F] fitted to PilotNet's measured 408.9 inferences/s (the one free constant; was
+    # Loihi 1's 3.5 ns maximum): docs/targets.md, "Calibration"
+    time_per_synop_s: float = 0.855e-9
     time_per_neuron_update_s: float = 8.4e-9    # [L1] neuron update, active (inactive: 5.3 ns)
     time_per_message_s: float = 2.1e-9          # [L1] within-tile spike latency
     time_per_hop_x_s: float = 4.1e-9            # [L1] tile hop E-W

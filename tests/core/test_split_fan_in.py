@@ -48,7 +48,10 @@ T = 4
 
 
 def small_target(axons: int):
-    return dataclasses.replace(LOIHI2, name=f"axons{axons}", max_input_axons_per_core=axons)
+    """Cores that accept `axons` input axons, counted one per source neuron (the explicit
+    format: on Loihi 2's own, a convolution reads population axons and never splits)."""
+    return dataclasses.replace(LOIHI2, name=f"axons{axons}", max_input_axons_per_core=axons,
+                               synapse_format="explicit")
 
 
 def weights(rng, shape) -> np.ndarray:

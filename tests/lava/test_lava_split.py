@@ -21,7 +21,8 @@ from snnc.tools.pass_runner import compile_graph
 
 pytestmark = pytest.mark.timeout(300)
 T = 3
-SMALL = dataclasses.replace(LOIHI2, name="axons30", max_input_axons_per_core=30)
+SMALL = dataclasses.replace(LOIHI2, name="axons30", max_input_axons_per_core=30,
+                            synapse_format="explicit")
 
 
 @pytest.mark.parametrize("seed, clif, sequence", [(0, False, False), (1, True, True)])
