@@ -219,7 +219,7 @@ def _fx_readout(node: FxReadout, xs, ctx: Context) -> np.ndarray:
         out[t] = v
     ctx.readout[node.name] = readout_value(node, out[ctx.final_step(node.name)],
                                            ctx.window or ctx.timesteps)
-    if ctx.record_states:
+    if ctx.records(node.name):
         ctx.states[node.name] = {"v": out}
     return out
 

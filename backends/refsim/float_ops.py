@@ -39,13 +39,19 @@ class Context:
 
     timesteps: int            # steps simulated (T, or T + latency with hardware timing)
     dtype: np.dtype
-    record_states: bool
+    record_states: bool | frozenset[str]  # every neuron's, or those of the named ones
     feeds: dict[str, np.ndarray]
     states: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     readout: dict[str, np.ndarray] = field(default_factory=dict)
     start: dict[str, int] = field(default_factory=dict)  # first valid step per node
     int_conv2d: Callable | None = None  # the integer convolution kernel (engine="torch")
     window: int | None = None  # T, when hardware timing runs longer than T
+
+    def records(self, name: str) -> bool:
+        """Whether node `name`'s states are recorded."""
+        if isinstance(self.record_states, frozenset):
+            return name in self.record_states
+        return bool(self.record_states)
 
     def final_step(self, name: str) -> int:
         """The step whose state is the answer: the last of the node's T valid steps."""
@@ -126,7 +132,7 @@ def _steps(x: np.ndarray, ctx: Context, node: Node):
 
 
 def _recorder(node: Node, x: np.ndarray, ctx: Context, names: tuple[str, ...], dtype=None):
-    if not ctx.record_states:
+    if not ctx.records(node.name):
         return None
     shape = (ctx.timesteps,) + x.shape[1:]
     rec = {n: np.zeros(shape, dtype or ctx.dtype) for n in names}
@@ -221,7 +227,7 @@ def _readout(node: Readout, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
         out[t] = v
     ctx.readout[node.name] = readout_value(node, out[ctx.final_step(node.name)],
                                            ctx.window or ctx.timesteps)
-    if ctx.record_states:
+    if ctx.records(node.name):
         ctx.states[node.name] = {"v": out}
     return out
 

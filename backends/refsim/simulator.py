@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,7 +25,8 @@ class SimResult:
              timing (with hardware timing: each layer's window [offset, offset + T))
     readout: readout name -> its final value `[batch, *shape]` (time-averaged if `mean`)
     states:  neuron name -> state variable -> `[steps, batch, *shape]`, after each step's
-             reset (filled only with `record_states=True`; every simulated step)
+             reset (filled only with `record_states`: True for every neuron, or the names
+             of those to keep; every simulated step)
     raw_spikes: with hardware timing, every simulated step `[T + latency, batch, ...]`
     offsets: with hardware timing, each node's first valid step (its depth)
     messages: relay layer (FxPartialSum of a split fan-in) name -> bool `[T, batch, *shape]`,
@@ -46,7 +47,7 @@ def simulate(
     inputs: np.ndarray | Mapping[str, np.ndarray],
     timesteps: int,
     *,
-    record_states: bool = False,
+    record_states: bool | Collection[str] = False,
     dtype: type[np.floating] = np.float64,
     timing: str = "zero",
     engine: str = "numpy",
@@ -77,6 +78,8 @@ def simulate(
             raise UnsupportedNodeError(node.name, node.op, "the reference simulator",
                                        [t.__name__ for t in RULES])
     feeds = _feeds(graph, inputs, timesteps, dtype)
+    if not isinstance(record_states, bool):
+        record_states = frozenset(record_states)
     ctx = Context(timesteps, dtype, record_states, feeds)
     if engine == "torch":
         from snnc.backends.refsim import torch_engine
@@ -126,7 +129,8 @@ def hardware_record(graph: Graph, inputs: np.ndarray | Mapping[str, np.ndarray],
     """The hardware-timed run at every step, pipeline fill included: `[T + latency, batch,
     ...]` spikes per spiking layer and v per non-spiking neuron (the readout). This is what
     the Lava backend returns, and what it is compared with."""
-    ref = simulate(graph, inputs, timesteps, timing="hardware", record_states=True)
+    readouts = [n.name for n in graph if isinstance(n, Neuron) and not n.spiking]
+    ref = simulate(graph, inputs, timesteps, timing="hardware", record_states=readouts)
     return {**ref.raw_spikes,
             **{n: s["v"] for n, s in ref.states.items() if n not in ref.raw_spikes}}
 

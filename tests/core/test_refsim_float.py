@@ -204,6 +204,17 @@ def test_result_shapes_and_spiking_layers():
     assert 0 < res.spikes["sn1"].mean() < 1  # the demo network is neither silent nor saturated
 
 
+def test_states_are_recorded_for_the_named_layers_only():
+    x = sample_inputs(3)
+    every = simulate(tiny_network(), x, 4, record_states=True)
+    some = simulate(tiny_network(), x, 4, record_states=["sn2", "out"])
+    assert set(every.states) == {"sn1", "sn2", "out"} and set(some.states) == {"sn2", "out"}
+    for name in some.states:
+        for var, values in some.states[name].items():
+            np.testing.assert_array_equal(values, every.states[name][var])
+    assert not simulate(tiny_network(), x, 4).states
+
+
 def test_float32_mode_agrees_on_the_demo():
     x = sample_inputs(4)
     a = simulate(tiny_network(), x, 4)
