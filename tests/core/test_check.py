@@ -65,7 +65,14 @@ def test_json_report_holds_the_schema_and_recomputed_accuracy(tmp_path, compiled
     assert doc["accuracy"]["backend"] == doc["accuracy"]["fixed"]  # refsim hardware timing
     assert doc["accuracy"]["fixed_on_backend_samples"] == doc["accuracy"]["fixed"]
     assert doc["resources"]["cores"] >= 4 and doc["resources"]["fits"] is True
-    assert doc["estimates"]["energy_uj"] > 0 and doc["estimates"]["latency_us"] > 0
+    e = doc["estimates"]
+    assert e["energy_uj"] > 0 and e["latency_us"] > 0
+    assert e["energy_uj"] == e["energy_dynamic_uj"]  # energy_uj stays the dynamic figure
+    assert e["energy_total_uj"] == pytest.approx(e["energy_dynamic_uj"] + e["energy_static_uj"])
+    # static: one chip's measured 0.232078 W over the latency; throughput: its inverse
+    assert e["energy_static_uj"] == pytest.approx(0.232078 * e["latency_us"])
+    assert e["inferences_per_s"] == pytest.approx(1e6 / e["latency_us"])
+    assert e["synops_per_inference"] > 0
     assert {r["name"]: r["status"] for r in doc["rungs"]}["golden"] == "pass"
     assert "PASSED" in result.output
 

@@ -22,6 +22,7 @@ from snnc.backends.refsim import simulate
 from snnc.ir import FxConv2d, FxDense, FxInput, FxLIF, FxMerge, Graph
 from snnc.passes.split_fan_in import split_fan_in
 from snnc.targets import LOIHI2
+from snnc.tools.cost import estimate_cost
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "pilotnet.py"
 
@@ -119,3 +120,20 @@ def test_on_loihi2_only_dense_fan_ins_split_and_the_split_maps():
     assert all(c.fan_in <= 4096 for c in core_map.cores)
     explicit = dataclasses.replace(LOIHI2, synapse_format="explicit")
     assert isinstance(split_fan_in(graph, explicit).graph["c"], FxMerge)  # Loihi 1's rule
+
+
+def test_a_loihi2_map_over_several_chips_charges_the_links(pilotnet):
+    small_chips = dataclasses.replace(LOIHI2, mesh_width=4, mesh_height=4, cores_per_chip=16)
+    core_map = map_to_cores(pilotnet, small_chips)
+    assert core_map.n_cores == 74 and core_map.n_chips == 5  # the same cores, 16 a chip
+    # input on cores 0-12 (chip 0), conv1 on 13-37: chips 0, 1 and 2
+    assert {name: core_map.layers[name].chips for name in ("input", "conv1", "out")} == \
+        {"input": 1, "conv1": 3, "out": 1}
+    x = np.zeros((1, 3, 66, 200))
+    run = simulate(pilotnet, x, 4)
+    cost = estimate_cost(pilotnet, core_map, {**run.spikes, "x": x}, 4, small_chips)
+    one_chip = estimate_cost(pilotnet, map_to_cores(pilotnet, LOIHI2),
+                             {**run.spikes, "x": x}, 4, LOIHI2)
+    assert cost.chip_hops.sum() > 0 and cost.energy_j["chip hops"] > 0
+    assert one_chip.chip_hops.sum() == 0
+    assert cost.static_energy_j == pytest.approx(5 * 0.232078 * cost.latency_s)
