@@ -669,7 +669,11 @@ def format_core_map(core_map: CoreMap, per_core: bool = False) -> str:
                       f"{c.stop}) syn {c.synapse_bytes} B state {c.state_bytes} B fan-in "
                       f"{c.fan_in} ({c.bound})" for c in cores]
     lines += splits
+    memory = (f"{t.synmem_entries_per_core} synaptic memory entries of "
+              f"{t.synmem_entry_bits} bits, conv strips below {t.conv_tile_neurons} neurons"
+              if t.synapse_format == "loihi2" else f"{t.sram_bytes_per_core} B")
     lines.append(f"total: {core_map.n_cores} cores on {core_map.n_chips} chip(s) "
                  f"({t.cores_per_chip} cores per chip; limits per core: {t.neurons_per_core} "
-                 f"neurons, {t.sram_bytes_per_core} B, {t.max_input_axons_per_core} axons)")
+                 f"neurons, {memory}, {t.max_input_axons_per_core} axons; synapse format "
+                 f"{t.synapse_format})")
     return "\n".join(lines)
