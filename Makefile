@@ -65,7 +65,21 @@ EXAMPLE_MODELS := stbp_resnet=examples/models.py:stbp_resnet \
                   clif_preact_resnet=examples/models.py:clif_preact_resnet \
                   stbp_custom=examples/stbp_custom.py:stbp_custom_net \
                   stbp_timelast=examples/stbp_timelast.py:stbp_timelast_net \
-                  clif_legacy=examples/clif_legacy.py:clif_legacy_resnet
+                  clif_legacy=examples/clif_legacy.py:clif_legacy_resnet \
+                  stbp_resnet19=examples/models.py:stbp_resnet19 \
+                  clif_resnet18=examples/models.py:clif_resnet18
+# The built-in data set (snnc/datasets.py) each example is compiled for and checked on,
+# digits (1x8x8) unless named here, and each data set's input shape. The deep ResNets take
+# the seeds' 3x32x32: digits upsampled.
+EXAMPLE_DATA_stbp_resnet19 := digits32
+EXAMPLE_DATA_clif_resnet18 := digits32
+SHAPE_digits := 1,8,8
+SHAPE_digits32 := 3,32,32
+# $(call example_data,name=spec): that example's data set.
+example_data = $(or $(EXAMPLE_DATA_$(firstword $(subst =, ,$(1)))),digits)
+# name=spec@data@shape per example, for the demo loop.
+EXAMPLE_RUNS := $(foreach p,$(EXAMPLE_MODELS),\
+                  $(p)@$(call example_data,$(p))@$(SHAPE_$(call example_data,$(p))))
 
 # The main job: compile every shipped example for loihi2, then check it with the reference
 # simulator and with Lava (fixed_pt and floating_pt) on the digits test split. Stops at the
@@ -73,14 +87,15 @@ EXAMPLE_MODELS := stbp_resnet=examples/models.py:stbp_resnet \
 LAVA_SAMPLES ?= 20
 
 demo: $(VENV)/.ready $(LAVA)/.ready $(LEGACY)/.ready
-	@for pair in $(EXAMPLE_MODELS); do \
-	  name=$${pair%%=*}; spec=$${pair#*=}; echo; echo "==== $$name: compile"; \
+	@for run in $(EXAMPLE_RUNS); do \
+	  IFS=@ read -r pair data shape <<< "$$run"; \
+	  name=$${pair%%=*}; spec=$${pair#*=}; echo; echo "==== $$name: compile ($$data)"; \
 	  $(VENV)/bin/snnc compile $$spec --weights examples/checkpoints/$$name.pt -T 4 \
-	    --input-shape 1,8,8 --check-data digits --check-samples 64 -o build/$$name.snnc; \
+	    --input-shape $$shape --check-data $$data --check-samples 64 -o build/$$name.snnc; \
 	  echo; echo "==== $$name: check with the reference simulator"; \
-	  $(VENV)/bin/snnc check build/$$name.snnc --data digits; \
+	  $(VENV)/bin/snnc check build/$$name.snnc --data $$data; \
 	  echo; echo "==== $$name: check with Lava"; \
-	  $(VENV)/bin/snnc check build/$$name.snnc --data digits --backend lava \
+	  $(VENV)/bin/snnc check build/$$name.snnc --data $$data --backend lava \
 	    --backend-samples $(LAVA_SAMPLES) --json build/$$name.check.json \
 	    --report build/$$name.report; \
 	done

@@ -2,14 +2,15 @@
 
     make bench            (or: .venv/bin/python benchmarks/refsim.py [--batch 64] [--quick])
 
-For each shipped example (360 digits test images) and a ResNet-19 (3x32x32, random weights,
-T = 4, batch 64): the same network's PyTorch float32 forward and the reference simulator's
-bit-accurate fixed-point run, in this process, one after the other. Prints seconds, samples
-per second, synaptic events per second (every spike times the synapses it reaches, the
-graded input counting each nonzero pixel), the ratio simulator / PyTorch (below 1: faster),
-and the simulator's peak memory (tracemalloc: numpy's allocations; the torch engine's own
-buffers are not included). Both simulator engines are timed: numpy, the definition, and
-torch, whose CPU convolution is checked exact (see backends/refsim/torch_engine.py).
+For each shipped example (its 360 test images: digits, or digits32 for the deep ResNets) and
+a ResNet-19 (3x32x32, random weights, T = 4, batch 64): the same network's PyTorch float32
+forward and the reference simulator's bit-accurate fixed-point run, in this process, one
+after the other. Prints seconds, samples per second, synaptic events per second (every spike
+times the synapses it reaches, the graded input counting each nonzero pixel), the ratio
+simulator / PyTorch (below 1: faster), and the simulator's peak memory (tracemalloc: numpy's
+allocations; the torch engine's own buffers are not included). Both simulator engines are
+timed: numpy, the definition, and torch, whose CPU convolution is checked exact (see
+backends/refsim/torch_engine.py).
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from models import MODELS, run  # noqa: E402
 from resnet19 import ResNet19  # noqa: E402
+from train_digits import DATA  # noqa: E402
 
 from snnc.backends.refsim import kernels, simulate  # noqa: E402
-from snnc.datasets import digits_split  # noqa: E402
+from snnc.datasets import SPLITS  # noqa: E402
 from snnc.frontends.torch import trace  # noqa: E402
 from snnc.ir import FxConv2d, FxDense, FxInput, Graph  # noqa: E402
 from snnc.targets import LOIHI2  # noqa: E402
@@ -96,11 +98,11 @@ def main() -> None:
     logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
     torch.manual_seed(0)
     rows = []
-    _, _, x_test, _ = digits_split()
     for name, factory in MODELS.items():
         model = factory(timesteps=T)
         state = torch.load(ROOT / "examples" / "checkpoints" / f"{name}.pt", weights_only=True)
         model.load_state_dict(state.get("net", state))
+        x_test = SPLITS[DATA.get(name, "digits")]()[2]  # the test split at the model's size
         rows.append(bench(name, model, x_test.astype(np.float64),
                           lambda m, x: run(m, x, T)))
     batch = 8 if args.quick else args.batch
