@@ -15,6 +15,7 @@ import numpy as np
 
 from snnc import __version__
 from snnc.backends import backends, get_backend
+from snnc.datasets import SPLITS
 from snnc.errors import SnncError
 from snnc.inputs import MAX_TIMESTEPS
 from snnc.ir.printer import escape, format_name
@@ -94,7 +95,8 @@ class OutputPath(click.Path):
         return super().convert(value, param, ctx)
 
 
-_DATA_NAMES = ("golden", "digits", "random")  # --data / --check-data values that are no file
+#: --data / --check-data / --cost-data values that name no file: the built-in data sets.
+_DATA_NAMES = ("golden", "random", *SPLITS)
 
 
 def _data_file(source: str | None) -> str | None:
@@ -264,7 +266,8 @@ def _shape(ctx: click.Context, param: click.Parameter, value: str | None):
                    "(non-spiking outputs, by value), auto (count when the model returns "
                    "spikes).")
 @click.option("--check-data", default="random", show_default=True,
-              help="Inputs for the trace check: random, digits, or a .npy file.")
+              help="Inputs for the trace check: random, digits, digits32 (the digits at "
+                   "3x32x32), or a .npy file.")
 @click.option("--check-samples", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--allow-mismatch", is_flag=True,
               help="Write the artifact even if the graph spikes differently from torch.")
@@ -375,7 +378,8 @@ def _rerun_in_legacy_env(err) -> NoReturn:
 @cli.command()
 @click.argument("artifact", type=click.Path(path_type=Path))
 @click.option("--cost-data", default=None,
-              help="Estimate cycles, latency and energy on inputs: random, digits or a .npy "
+              help="Estimate cycles, latency and energy on inputs: random, digits, digits32 or "
+                   "a .npy "
                    "file (quantized artifacts).")
 @click.option("--cost-samples", type=click.IntRange(min=1), default=16, show_default=True)
 def inspect(artifact: Path, cost_data: str | None, cost_samples: int) -> None:
@@ -489,8 +493,9 @@ EXIT_CHECK_FAILED = 2
                                                     ""))
 @click.option("--data", "data_source", default=None,
               help="golden (the inputs stored at compile time), digits (sklearn's digits test "
-                   "split, 360 samples), random, or FILE.npz with x [N, *input_shape] (or "
-                   "[N, T, *input_shape]) and integer labels y [N]. Default: golden.")
+                   "split, 360 samples), digits32 (the same at 3x32x32), random, or FILE.npz "
+                   "with x [N, *input_shape] (or [N, T, *input_shape]) and integer labels y "
+                   "[N]. Default: golden.")
 @click.option("--samples", type=click.IntRange(min=1), default=None,
               help="Use the first N samples of --data (default: all; random: 32).")
 @click.option("--backend-samples", type=click.IntRange(min=1), default=None,

@@ -199,7 +199,7 @@ def _input(node: Input, build: Build) -> list:
 @lowering(FxConv2d, FxDense, Conv2d, Dense)
 def _synapse(node: Conv2d | Dense, build: Build) -> list:
     src = build.graph[node.inputs[0]]
-    weight = node.weight
+    weight = None  # the node's own, unless it reads a slice
     if isinstance(src, FxChannelSlice):  # a partial sum of a split fan-in
         src, weight = build.graph[src.inputs[0]], unsliced_weight(node, src, build.graph)
     if not (isinstance(src, Input) or (isinstance(src, Neuron) and src.spiking)):
@@ -210,6 +210,7 @@ def _synapse(node: Conv2d | Dense, build: Build) -> list:
     if isinstance(node, Conv2d):
         syn = conv_process(node, src, delay, weight)
     else:
+        weight = node.weight if weight is None else weight
         weights = weight.reshape(weight.shape[0], -1)
         kwargs = {"num_message_bits": FORMAT.message_bits if isinstance(src, Input) else 0}
         if fixed:

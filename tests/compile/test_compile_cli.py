@@ -210,7 +210,7 @@ def test_default_target_is_loihi2_with_a_float_reference(tmp_path):
     assert art.target == "loihi2"
     assert {n.op for n in art.graph} >= {"FxInput", "FxConv2d", "FxLIF", "FxReadout"}
     assert art.reference is not None and "BatchNorm" not in {n.op for n in art.reference}
-    assert [p["name"] for p in art.meta["passes"]][-1] == "quantize"
+    assert [p["name"] for p in art.meta["passes"]][-2:] == ["quantize", "split_fan_in"]
     assert art.meta["quantization"]["conv1"]["weight_bits_used"] == 8
     assert "quantized for loihi2:" in result.output and "lif1" in result.output
     shown = CliRunner().invoke(cli, ["inspect", str(out)])

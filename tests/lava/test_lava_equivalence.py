@@ -47,11 +47,11 @@ def test_a_corrupted_lowering_is_detected(monkeypatch, residual_graph, hardware_
     x = rng.random((20, 3, 5, 5))
     original = lower.conv_process
 
-    def off_by_one(node, src, delay):  # conv b: every weight one step of the 8-bit grid up
+    def off_by_one(node, src, delay, weight=None):  # conv b: every weight one grid step up
         if node.name == "b":
             w = node.weight
             node = node.replace(weight=np.where(w != 0, w + 2, w))
-        return original(node, src, delay)
+        return original(node, src, delay, weight)
 
     monkeypatch.setattr(lower, "conv_process", off_by_one)
     got = lower.run_fixed(graph, x, T)

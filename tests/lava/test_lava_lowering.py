@@ -15,12 +15,15 @@ from snnc.ir import (
     Conv2d,
     CubaLIF,
     Dense,
+    FxChannelSlice,
     FxCLIF,
     FxConv2d,
     FxCubaLIF,
     FxDense,
     FxInput,
     FxLIF,
+    FxMerge,
+    FxPartialSum,
     FxReadout,
     Graph,
     Input,
@@ -36,7 +39,7 @@ T = 2
 def test_fixed_and_float_node_types_share_one_registry():
     assert set(lower.LOWERINGS) == {FxInput, FxConv2d, FxDense, FxLIF, FxCLIF, FxCubaLIF,
                                     FxReadout, Add, Input, Conv2d, Dense, LIF, CLIF, CubaLIF,
-                                    Readout}
+                                    Readout, FxChannelSlice, FxPartialSum, FxMerge}
 
 
 def test_a_type_registers_once():

@@ -81,8 +81,8 @@ def test_validation_names_a_fixed_point_type_it_has_no_checks_for(graphs, new_ty
     with pytest.raises(LavaBuildError) as err:
         validate_for_lava(retyped(graphs[1], "sn_b", fxplif))
     assert "layer 'sn_b' (FxPLIF) is not a fixed-point node run_fixed runs" in str(err.value)
-    assert "supported types: Add, FxCLIF, FxConv2d, FxCubaLIF, FxDense, FxInput, FxLIF" \
-        in str(err.value)
+    assert ("supported types: Add, FxCLIF, FxChannelSlice, FxConv2d, FxCubaLIF, FxDense, "
+            "FxInput, FxLIF, FxMerge, FxPartialSum, FxReadout") in str(err.value)
 
 
 def test_the_fixed_kind_table_refuses_a_new_type_given_a_lowering(graphs, new_types,
