@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from snnc.analyses.mapping import CoreMap, Grid, LayerMap, Projection, by_source, reads
+from snnc.analyses.geometry import Grid, Projection, by_source, reads
+from snnc.analyses.mapping import CoreMap, LayerMap
 from snnc.backends.refsim import kernels
 from snnc.errors import SnncError, UnsupportedNodeError
 from snnc.ir import (

@@ -11,15 +11,8 @@ from types import MappingProxyType
 import numpy as np
 import pytest
 
-from snnc.analyses.mapping import (
-    Grid,
-    MappingError,
-    Projection,
-    axons,
-    format_core_map,
-    map_to_cores,
-    single_position_axons,
-)
+from snnc.analyses.geometry import Grid, Projection, axons, single_position_axons
+from snnc.analyses.mapping import MappingError, format_core_map, map_to_cores
 from snnc.backends.refsim import simulate
 from snnc.errors import SnncError, UnsupportedNodeError
 from snnc.ir import (
