@@ -6,9 +6,12 @@ synapse is one process with Lava Dense's contract, a Dense for a dense layer (a 
 for a shortcut that must wait) and an SnncConv for a convolution (models/conv.py: the
 kernel over sliding windows, memory proportional to weights and neurons; Lava's own Conv
 ignores weight_exp and mis-sizes its first buffer), and an Add is the summing of several
-synapses into one neuron port. Samples run back to back, one period each: T + latency
-steps, then silent steps in which every synapse buffer drains and every neuron returns to
-rest (`1 + max delay` of them unless stock LIF layers feed each other, see `period`).
+synapses into one neuron port. A split fan-in's partial sums are synapses over zero-padded
+weights (a FxChannelSlice is routing, a relay its input's ports) summed into one SnncMerge
+(models/merge.py), which applies the exponent once, a hop later. Samples run back to back,
+one period each: T + latency steps, then silent steps in which every synapse buffer drains
+and every neuron returns to rest (`1 + max delay` of them unless stock LIF layers feed each
+other, see `period`).
 
 Each node type has a lowering, registered with `@lowering(NodeType, ...)`: it builds the
 node's Lava processes, connects them to its inputs' ports and returns the OutPorts that carry
