@@ -10,8 +10,9 @@ simulator's hardware timing defines and stock LIF lacks:
 - the soft reset, the CLIF, the non-spiking readout, and the CubaLIF (snnTorch's reset
   rule: the reset a step owes is read from v before Lava's u and v update, `cuba_reset`
   says which, `reset_delay` whether the spike's own step pays it too);
-- a record of every step's spikes (or readout v), written once at the end of the run to a
-  file the lowering names (`record_file`: `np.save`, spikes as int8): Lava's Monitor costs
+- a record of every step's spikes (or readout v), kept in an array of the model's own (not
+  a Var, whose value the process would hold too) and written once at the end of the run to
+  a file the lowering names (`record_file`: `np.save`, spikes as int8): Lava's Monitor costs
   about 65 us per value, and `Var.get` sends an array through the runtime one value at a
   time (hours for a ResNet-19's 10^8 recorded values). (Var names must not shadow the
   model's own attributes: `log` is its logger and `start` its run-loop method; either
@@ -96,27 +97,39 @@ class PyGradedSourceFloat(PyLoihiProcessModel):
 
 
 class StepRecorder(AbstractProcess):
-    """Keeps what arrives at its port at every step in `record` ([steps, n]), saved once at
-    the end to `record_file`: the spike record of a stock Lava process (its s_out connected
-    here, no delay)."""
+    """Keeps what arrives at its port at every step ([steps, n]), saved once at the end to
+    `record_file`: the spike record of a stock Lava process (its s_out connected here, no
+    delay)."""
 
     def __init__(self, *, shape: tuple[int, ...], steps: int, record_file: str) -> None:
-        super().__init__(shape=shape, record_file=record_file, spiking=True)
+        super().__init__(shape=shape, record_file=record_file, spiking=True, steps=steps)
         self.a_in = InPort(shape=shape)
-        self.record = Var(shape=(steps,) + tuple(shape), init=0)
 
 
 class _SavesRecord:
-    """Saves `record` to the process's `record_file` after the run's last step (Lava's
-    post-management phase, which runs after every process's spiking phase of the step)."""
+    """Keeps each step's values (`keep`) in an array of the model's own, [steps, n]: int8
+    spikes, or the readout's v in `READOUT_TYPE`; saves it to the process's `record_file`
+    after the run's last step (Lava's post-management phase, which runs after every
+    process's spiking phase of the step). Steps a layer skips stay 0."""
+
+    READOUT_TYPE = np.int64
+    _record = None
+
+    def _records(self) -> np.ndarray:
+        if self._record is None:
+            n = int(np.prod(self.proc_params["shape"]))
+            dtype = np.int8 if self.proc_params["spiking"] else self.READOUT_TYPE
+            self._record = np.zeros((self.proc_params["steps"], n), dtype)
+        return self._record
+
+    def keep(self, values: np.ndarray) -> None:
+        self._records()[self.time_step - 1] = np.ravel(values)
 
     def post_guard(self) -> bool:
-        return self.time_step == self.record.shape[0]
+        return self.time_step == self.proc_params["steps"]
 
     def run_post_mgmt(self) -> None:
-        spiking = self.proc_params["spiking"]
-        np.save(self.proc_params["record_file"],
-                self.record.astype(np.int8) if spiking else self.record)
+        np.save(self.proc_params["record_file"], self._records())
 
 
 @implements(proc=StepRecorder, protocol=LoihiProtocol)
@@ -124,10 +137,9 @@ class _SavesRecord:
 @tag("fixed_pt")
 class PyStepRecorder(_SavesRecord, PyLoihiProcessModel):
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
-    record: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
 
     def run_spk(self) -> None:
-        self.record[self.time_step - 1] = self.a_in.recv()
+        self.keep(self.a_in.recv())
 
 
 @dataclass(frozen=True)
@@ -173,7 +185,8 @@ class SnncNeuron(AbstractProcess):
 
     def __init__(self, *, shape: tuple[int, ...], steps: int, kind: str, start: int, end: int,
                  period: int, params: FixedParams | FloatParams, record_file: str) -> None:
-        super().__init__(shape=shape, record_file=record_file, spiking=kind != "readout")
+        super().__init__(shape=shape, record_file=record_file, spiking=kind != "readout",
+                         steps=steps)
         self.a_in = InPort(shape=shape)
         self.s_out = OutPort(shape=shape)
         if kind not in KINDS:
@@ -183,7 +196,6 @@ class SnncNeuron(AbstractProcess):
         self.first_step = Var(shape=(1,), init=start)
         self.stop_step = Var(shape=(1,), init=end)
         self.sample_steps = Var(shape=(1,), init=period)
-        self.record = Var(shape=(steps,) + tuple(shape), init=0)
         self.m = Var(shape=shape, init=0)
         self.cuba_reset = Var(shape=(1,), init=params.cuba_reset)
         self.reset_delay = Var(shape=(1,), init=params.reset_delay)
@@ -259,7 +271,6 @@ class PySnncNeuronFixed(_SampleGate, _SavesRecord, AbstractPyLifModelFixed):
     sig_shift: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=8)
     reset_lut: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
     m_shift: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=8)
-    record: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=32)
 
     def rest(self) -> None:
         self.u[:] = 0
@@ -281,7 +292,7 @@ class PySnncNeuronFixed(_SampleGate, _SavesRecord, AbstractPyLifModelFixed):
             self.v[self.owed_reset == 1] = 0
         self.subthr_dynamics(activation_in=a_in)  # Lava's own u and v update
         record, out = self.STEPS[int(self.kind[0])](self)
-        self.record[self.time_step - 1] = record
+        self.keep(record)
         self.s_out.send(out)
 
     def _readout(self) -> tuple[np.ndarray, np.ndarray]:
@@ -372,7 +383,7 @@ class PySnncNeuronFloat(_SampleGate, _SavesRecord, PyLoihiProcessModel):
     tau: np.ndarray = LavaPyType(np.ndarray, float)
     strict: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=1)
     current_decay: np.ndarray = LavaPyType(np.ndarray, float)
-    record: np.ndarray = LavaPyType(np.ndarray, float)
+    READOUT_TYPE = np.float64
 
     def rest(self) -> None:
         self.v[:] = float(self.v_reset[0])
@@ -385,7 +396,7 @@ class PySnncNeuronFloat(_SampleGate, _SavesRecord, PyLoihiProcessModel):
             return
         x = a_in + self.bias
         record, out = self.STEPS[int(self.kind[0])](self, x)
-        self.record[self.time_step - 1] = record
+        self.keep(record)
         self.s_out.send(out)
 
     def _readout(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
