@@ -135,18 +135,6 @@ class Projection:
         cell = neurons // self.src.channels if self.kernel else np.zeros_like(neurons)
         return cell, read
 
-    def cell_sums(self, frames: np.ndarray) -> np.ndarray:
-        """[..., src.size] per-neuron values in map order -> [..., cells]: their sum over
-        the neurons of each cell that this projection reads."""
-        if self.one_to_one:
-            return frames.astype(np.float64)
-        lead = frames.shape[:-1]
-        x = frames.reshape(*lead, self.src.positions, self.src.channels)
-        if self.channels is not None:
-            x = x[..., self.channels[0]:self.channels[1]]
-        x = x.sum(axis=-1, dtype=np.float64)
-        return x if self.kernel else x.sum(axis=-1, keepdims=True)
-
     def _taps(self):
         (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.padding
         rows = _axis_taps(kh, sh, ph, self.src.height, self.dst.height)

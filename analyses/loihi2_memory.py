@@ -87,7 +87,11 @@ class Demand:
             else:
                 self.dense_inputs += proj.cell_size
         self.populations = len(sources)
-        self.groups = 1  # channel groups sharing out a kernel too large for one core
+        # Channel groups sharing out a convolution kernel too large for one core's entries
+        # (at most one output channel each); other layers keep their synapses whole.
+        channels = projections[0].dst.channels if projections else 1
+        self.groups = min(math.ceil(self.kernel / target.synmem_entries_per_core), channels) \
+            if self.convolution_only else 1
 
     @property
     def kernel_per_core(self) -> int:
@@ -111,11 +115,9 @@ def neurons_per_core(demand: Demand, shape: tuple[int, ...], size: int,
     cap = target.synmem_entries_per_core
     if demand.convolution_only and len(shape) == 3:
         strip = strip_neurons(shape, target)
-        groups = min(math.ceil(demand.kernel / cap), shape[0])
-        demand.groups = groups
-        per_core = max(1, strip // groups) if groups > 1 else strip
+        per_core = max(1, strip // demand.groups)
         return min(per_core, size, target.neurons_per_core), \
-            "memory" if groups > 1 else "conv strip"
+            "memory" if demand.groups > 1 else "conv strip"
     cores, bound = 1, "layer end"
     while True:
         per_core = math.ceil(size / cores)

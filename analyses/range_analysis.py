@@ -252,8 +252,8 @@ def analyze_ranges(graph: Graph, timesteps: int, target: Target = LOIHI2) -> lis
             row.lava_overflow.append(f"CLIF reset amount exceeds {w.state_bits} bits")
         payload = (1 << (w.message_bits - 1)) - 1
         for part in parts:
-            p_lo, p_hi = (int(b.min(initial=0)) if i == 0 else int(b.max(initial=0))
-                          for i, b in enumerate(_synapse_bounds(graph, part)))
+            lo, hi = _synapse_bounds(graph, part)
+            p_lo, p_hi = int(lo.min(initial=0)), int(hi.max(initial=0))
             if p_lo < -payload or p_hi > payload:
                 row.chip_overflow.append(f"partial sum {part.name!r} in [{p_lo}, {p_hi}] "
                                          f"exceeds the {w.message_bits}-bit graded payload")

@@ -93,8 +93,8 @@ def _plan_layer(graph: Graph, node: FxNeuron, target: Target
     kept, groups = list(projections), {}
     for proj in order:
         relays = sum(len(g) for g in groups.values())
-        if widest(kept)[0] + relays <= axon_limit and \
-                widest(kept)[1] + relays <= synapse_limit:
+        kept_axons, kept_synapses = widest(kept)
+        if kept_axons + relays <= axon_limit and kept_synapses + relays <= synapse_limit:
             break
         found = _groups(proj, channel_demand(proj, graph, target), axon_limit, synapse_limit)
         if found is None:

@@ -335,8 +335,7 @@ def _reference_runs(report: CheckReport, artifact: Artifact, data: CheckData, n_
         keep = min(chunk.samples, max(0, ESTIMATE_SAMPLES - report.start - first))
         if keep:
             x = chunk.x[:, :keep] if data.sequence else chunk.x[None, :keep]
-            sent = {**fixed.spikes, **fixed.messages}  # a split fan-in's relays send too
-            heads.append({**{k: v[:, :keep] for k, v in sent.items()}, "": x})
+            heads.append({**{k: v[:, :keep] for k, v in fixed.sent.items()}, "": x})
         tick("reference simulator", chunk.samples)
     if heads:
         report.head = {k: np.concatenate([h[k] for h in heads], axis=1) for k in heads[0]}

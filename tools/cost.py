@@ -207,11 +207,6 @@ def estimate_cost(graph: Graph, core_map: CoreMap, spikes: dict[str, np.ndarray]
         starts = np.array([c.start for c in layer.cores])
         stops = np.array([c.stop for c in layer.cores])
         for proj in layer.projections:
-            if proj.one_to_one:  # each neuron reads its own relay neuron: per-core sums
-                sent = np.concatenate([np.zeros(frames[proj.source].shape[:-1] + (1,)),
-                                       np.cumsum(frames[proj.source], axis=-1)], axis=-1)
-                synops[:, :, cores] += sent[..., stops] - sent[..., starts]
-                continue
             ops = _operations(graph[proj.synapse], proj, frames[proj.source])
             done = np.concatenate([np.zeros(ops.shape[:-1] + (1,)), np.cumsum(ops, axis=-1)],
                                   axis=-1)
@@ -315,11 +310,14 @@ def _frames(graph: Graph, name: str, spikes: dict[str, np.ndarray], batch: int,
     return grid.to_map_order(rule.sends(node, a))
 
 
-def _operations(synapse: FxConv2d | FxDense, proj: Projection,
+def _operations(synapse: FxConv2d | FxDense | FxMerge, proj: Projection,
                 frames: np.ndarray) -> np.ndarray:
     """Synaptic operations per destination neuron: [T or 1, batch, dst.size] in map order,
     the sending source neurons (frames, map order) through the synapse's nonzero weights
-    (a convolution or product with the 0/1 mask of its weights; exact small integers)."""
+    (a convolution or product with the 0/1 mask of its weights; exact small integers). A
+    split fan-in's merged layer reads its own relay neuron: one operation per payload sent."""
+    if proj.one_to_one:
+        return frames.astype(np.float64)
     t, b, _ = frames.shape
     src = proj.src
     x = frames.reshape(t * b, src.height, src.width, src.channels).astype(np.float32)

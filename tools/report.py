@@ -126,8 +126,7 @@ def cost(artifact: Artifact, x, timesteps: int) -> str:
     from snnc.tools.cost import estimate_cost, format_cost
 
     target = get_target(artifact.target)
-    run = simulate(artifact.graph, x, timesteps)
-    spikes = {**run.spikes, **run.messages}  # a split fan-in's relays send too
+    spikes = simulate(artifact.graph, x, timesteps).sent
     spikes[artifact.graph.inputs[0]] = np.asarray(x)
     report = estimate_cost(artifact.graph, map_to_cores(artifact.graph, target), spikes,
                            timesteps, target)

@@ -41,6 +41,12 @@ class SimResult:
     offsets: dict[str, int] = field(default_factory=dict)
     messages: dict[str, np.ndarray] = field(default_factory=dict)
 
+    @property
+    def sent(self) -> dict[str, np.ndarray]:
+        """What every layer sends, in the trained model's timing: spikes, and a split fan-in's
+        relays' nonzero payloads (the cost model's input)."""
+        return {**self.spikes, **self.messages}
+
 
 def simulate(
     graph: Graph,

@@ -218,7 +218,7 @@ def test_the_cost_model_counts_each_synaptic_operation_once():
     costs = {}
     for key, g, cm in (("whole", graph, whole_map), ("split", split, split_map)):
         r = runs[key]
-        costs[key] = estimate_cost(g, cm, {**r.spikes, **r.messages, "x": x}, T,
+        costs[key] = estimate_cost(g, cm, {**r.sent, "x": x}, T,
                                    target).layer_totals()
     merge = split["fc"]
     relays = merge.inputs
