@@ -66,7 +66,25 @@ def exact_in_float64(weights: np.ndarray, max_input: float, fan_in: int) -> bool
     return bound < FLOAT64_EXACT
 
 
-class _ConvModel(PyLoihiProcessModel):
+def shift_by_exponent(total: np.ndarray, exp: int) -> np.ndarray:
+    """Dense's weight exponent on an integer sum: << exp, or a floor >> for a negative one."""
+    return np.left_shift(total, exp) if exp > 0 else np.right_shift(total, -exp)
+
+
+class DelayRing:
+    """Lava Dense's contract for a synapse-like model: what it sends at step t is what
+    `arrived()` returned `delay + 1` steps before, through `a_buff` (a ring of delay + 1
+    slots, cleared as it turns). Shared by SnncConv and SnncMerge (merge.py)."""
+
+    def run_spk(self) -> None:
+        self.a_out.send(self.a_buff[:, 0])
+        act = self.arrived()
+        self.a_buff[:, 0] = 0
+        self.a_buff = np.roll(self.a_buff, -1, axis=1)
+        self.a_buff[:, -1] += act
+
+
+class _ConvModel(DelayRing, PyLoihiProcessModel):
     """The step both precisions share; `_product` is each one's arithmetic, on `_kernel`
     ([C_out, C_in*kH*kW] float64), which each prepares from `weights` at its first step."""
 
@@ -87,12 +105,8 @@ class _ConvModel(PyLoihiProcessModel):
         cols = win.transpose(0, 3, 4, 1, 2).reshape(c_in * kh * kw, ho * wo)
         return (self._kernel @ cols).reshape(c_out * ho * wo)
 
-    def run_spk(self) -> None:
-        self.a_out.send(self.a_buff[:, 0])
-        act = self._product(self.s_in.recv())
-        self.a_buff[:, 0] = 0
-        self.a_buff = np.roll(self.a_buff, -1, axis=1)
-        self.a_buff[:, -1] += act
+    def arrived(self) -> np.ndarray:
+        return self._product(self.s_in.recv())
 
 
 @implements(proc=SnncConv, protocol=LoihiProtocol)
@@ -111,8 +125,7 @@ class PySnncConvFixed(_ConvModel):
             w = truncate_weights(w, sign_mode, self.proc_params["num_weight_bits"])
             self._kernel = w.reshape(w.shape[0], -1).astype(np.float64)
         total = np.rint(self._sum(s_in)).astype(np.int64)
-        exp = self.proc_params["weight_exp"]
-        return np.left_shift(total, exp) if exp > 0 else np.right_shift(total, -exp)
+        return shift_by_exponent(total, self.proc_params["weight_exp"])
 
 
 @implements(proc=SnncConv, protocol=LoihiProtocol)

@@ -25,6 +25,8 @@ from lava.magma.core.process.variable import Var
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
+from snnc.backends.lava.models.conv import DelayRing, shift_by_exponent
+
 
 class SnncMerge(AbstractProcess):
     """The merge of `shape` neurons' partial sums, `weight_exp` applied once, `delay` extra
@@ -40,16 +42,11 @@ class SnncMerge(AbstractProcess):
 @implements(proc=SnncMerge, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("fixed_pt")
-class PySnncMergeFixed(PyLoihiProcessModel):
+class PySnncMergeFixed(DelayRing, PyLoihiProcessModel):
     a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
     a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     a_buff: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
 
-    def run_spk(self) -> None:
-        self.a_out.send(self.a_buff[:, 0])
-        total = np.asarray(self.a_in.recv(), np.int64)
-        exp = self.proc_params["weight_exp"]
-        act = np.left_shift(total, exp) if exp > 0 else np.right_shift(total, -exp)
-        self.a_buff[:, 0] = 0
-        self.a_buff = np.roll(self.a_buff, -1, axis=1)
-        self.a_buff[:, -1] += act
+    def arrived(self) -> np.ndarray:
+        total = np.asarray(self.a_in.recv(), np.int64)  # the partial sums, summed at the port
+        return shift_by_exponent(total, self.proc_params["weight_exp"])
