@@ -1,5 +1,6 @@
 # Environments (see docs/architecture.md, "Two environments", and README "Legacy spikingjelly"):
 #   .venv         Python 3.11: torch 2.13.0 (CPU, from local disk), spikingjelly 2.0.0,
+#                 nir, onnx, onnxruntime, ray (extras interchange and ray),
 #                 snntorch 1.0.0, snnc editable
 #   .venv-lava    Python 3.10.13: lava-nc 0.10.0, numpy<2, snnc editable without torch
 #   .venv-legacy  Python 3.11: torch 2.13.0, spikingjelly 0.0.0.0.12 (the clock_driven API
@@ -38,7 +39,10 @@ $(VENV)/.ready: $(DEPS)
 	@# snnTorch (frontends/torch/snntorch.py) likewise: its modules import only torch and
 	@# numpy at load time.
 	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps snntorch==1.0.0
-	$(VENV)/bin/pip install $(PIP_FLAGS) "loguru>=0.7,<1" -e ".[torch,data,dev]"
+	@# nirtorch: snnTorch's NIR import (the tests' other runtime) imports it; its deps are nir
+	@# and torch, both installed here.
+	$(VENV)/bin/pip install $(PIP_FLAGS) "loguru>=0.7,<1" -e ".[torch,data,dev,interchange,ray]"
+	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps "nirtorch>=2.0,<3"
 	@touch $@
 
 $(LAVA)/.ready: $(DEPS)

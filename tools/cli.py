@@ -20,6 +20,7 @@ from snnc.errors import SnncError
 from snnc.inputs import MAX_TIMESTEPS
 from snnc.ir.printer import escape, format_name
 from snnc.tools.check import BATCH as CHECK_BATCH
+from snnc.tools.export import FORMATS
 from snnc.tools.pass_runner import PASS_NAMES
 
 
@@ -592,6 +593,25 @@ def check(ctx: click.Context, artifact: Path, backend: str, data_source: str | N
         click.echo(f"wrote {index}", err=quiet)
     if not report.passed:
         ctx.exit(EXIT_CHECK_FAILED)
+
+
+@cli.command()
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", required=True,
+              type=click.Choice(list(FORMATS)),
+              help="; ".join(f"{f.name}: {f.description}" for f in FORMATS.values()) + ".")
+@click.option("-o", "--output", required=True, type=OutputPath(dir_okay=False, path_type=Path),
+              help="The file to write (only if the whole graph can be expressed).")
+def export(artifact: Path, fmt: str, output: Path) -> None:
+    """Write a compiled artifact in another project's format: NIR or ONNX. What the format
+    cannot express exactly is refused, naming the layer and the reason."""
+    from snnc.artifact import read_artifact
+    from snnc.fileio import check_outputs
+    from snnc.tools.export import export as write
+
+    check_outputs({"-o/--output": output}, {"ARTIFACT": artifact})
+    write(read_artifact(artifact), fmt, output)
+    click.echo(f"wrote {output}")
 
 
 def _progress(enabled: bool):

@@ -1,0 +1,1 @@
+"""NIR import: a NIR graph (neuromorphs/NIR) compiled like a traced model."""
