@@ -186,13 +186,16 @@ def progress_total(backend: type[Backend] | Backend, samples: int,
 def run_check(artifact: Artifact, path: str, data: CheckData, *, backend: Backend,
               timesteps: int, thresholds: Thresholds, backend_samples: int | None,
               progress: Progress | None = None, batch: int | None = None,
-              start: int = 0) -> CheckReport:
+              start: int = 0, samples_only: bool = False) -> CheckReport:
     """Run every rung on `data` (the reference simulator on all of it, the backend on the
     data's first `backend_samples`, default: the backend's `check_samples`, else all; both
     in batches of `batch`, default: `BATCH`, and the backend's `check_batch_size` for the
     backend) and collect the report. `start`: the index of `data`'s first
-    sample in the whole data, when `data` is one part of it (see `merge_reports`). Never
-    raises for a failed rung; raises SnncError when the check cannot run at all."""
+    sample in the whole data, when `data` is one part of it (see `merge_reports`).
+    `samples_only`: leave out the rungs that do not depend on the samples (trace, resources,
+    ranges, golden; skipped, saying so), for a part whose report is merged after one that
+    ran them (tools/shard.py). Never raises for a failed rung; raises SnncError when the
+    check cannot run at all."""
     tick = progress or (lambda what, n: None)
     graph = artifact.graph
     quantized = artifact.target != "float"
@@ -206,16 +209,21 @@ def run_check(artifact: Artifact, path: str, data: CheckData, *, backend: Backen
                          {"source": data.source, "samples": data.samples,
                           "labelled": data.y is not None, "backend_samples": n_backend},
                          thresholds, start=start, graph=graph, backend_type=type(backend))
-    report.static["trace"] = _trace_rung(artifact)
-    report.core_map = _resources(report, artifact, thresholds)
-    _ranges(report, artifact, timesteps, thresholds)
+    if samples_only:
+        report.static = {k: Rung(k, None, "run with the first part of the data")
+                         for k in ("trace", "resources", "ranges", "golden")}
+    else:
+        report.static["trace"] = _trace_rung(artifact)
+        report.core_map = _resources(report, artifact, thresholds)
+        _ranges(report, artifact, timesteps, thresholds)
     _reference_runs(report, artifact, data, n_backend, timesteps, batch or BATCH, tick)
     if backend.float_rung is not None and artifact.reference is None:
         report.static["float"] = Rung(backend.float_rung, None, "no float reference graph")
     precision = "fixed" if quantized else "float"
     _backend_runs(report, artifact, backend, precision, data, n_backend, timesteps,
                   batch or backend.check_batch_size or BATCH, tick)
-    _golden(report, artifact, backend, precision, timesteps, tick)
+    if not samples_only:
+        _golden(report, artifact, backend, precision, timesteps, tick)
     return _finish(report)
 
 

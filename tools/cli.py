@@ -528,13 +528,21 @@ EXIT_CHECK_FAILED = 2
                    "(then nothing else is printed there).")
 @click.option("--report", "report_dir", type=OutputPath(file_okay=False, path_type=Path),
               default=None, help="Write an HTML report with PNG plots into this directory.")
+@click.option("--ray", "use_ray", is_flag=True,
+              help="Shard the samples over Ray: the cluster at RAY_ADDRESS, else a local one "
+                   "started for the check; the report is the one a single process gives "
+                   "(needs the ray extra: pip install 'snnc[ray]').")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="[--ray] Shards run at once (default: the cluster's CPUs; a local cluster "
+                   "gets this many).")
 @backend_options
 @click.pass_context
 def check(ctx: click.Context, artifact: Path, backend: str, data_source: str | None,
           samples: int | None, backend_samples: int | None, batch_size: int | None,
           timesteps: int | None, max_mismatches: int, max_float_mismatches: int,
           max_accuracy_drop: float, max_chips: int, allow_overflow: bool, json_path: str | None,
-          report_dir: Path | None, **backend_settings) -> None:
+          report_dir: Path | None, use_ray: bool, workers: int | None,
+          **backend_settings) -> None:
     """Check a compiled artifact rung by rung before it goes on a chip: trace, resources,
     ranges, accuracy (float vs fixed vs backend), spike equivalence (backend vs reference
     simulator, every layer, step and sample), Lava floating_pt, golden vectors, cost estimates.
@@ -551,6 +559,8 @@ def check(ctx: click.Context, artifact: Path, backend: str, data_source: str | N
     from snnc.tools.check_text import print_report
     from snnc.tools.html_report import FILES
 
+    if workers is not None and not use_ray:
+        raise click.UsageError("--workers needs --ray (it is the number of Ray workers)")
     check_outputs({"--json": None if json_path == "-" else json_path,
                    "--report": None if report_dir is None else Folder(report_dir, FILES)},
                   {"ARTIFACT": artifact, "--data": _data_file(data_source),
@@ -575,9 +585,15 @@ def check(ctx: click.Context, artifact: Path, backend: str, data_source: str | N
         def tick(what: str, n: int) -> None:
             bar.update(task, advance=n, description=what)
 
-        report = run_check(art, str(artifact), data, backend=runner, timesteps=steps,
-                           thresholds=thresholds, backend_samples=backend_samples,
-                           progress=tick, batch=batch_size)
+        settings = {"backend": runner, "timesteps": steps, "thresholds": thresholds,
+                    "backend_samples": backend_samples, "progress": tick, "batch": batch_size}
+        if use_ray:
+            from snnc.tools.shard import run_sharded
+
+            report, sharded = run_sharded(art, str(artifact), data, workers=workers,
+                                          **settings)
+        else:
+            report = run_check(art, str(artifact), data, **settings)
     doc = report.to_json()
     if json_path == "-":
         click.echo(json.dumps(doc, indent=2))
@@ -586,6 +602,8 @@ def check(ctx: click.Context, artifact: Path, backend: str, data_source: str | N
         if json_path:
             _write_text(Path(json_path), json.dumps(doc, indent=2) + "\n")
             click.echo(f"wrote {json_path}")
+    if use_ray:  # how the shards ran (retries): not in the JSON, which is one process's
+        console.print(sharded.summary(), highlight=False, soft_wrap=True)
     if report_dir is not None:
         from snnc.tools.html_report import write_html_report
 
