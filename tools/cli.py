@@ -238,16 +238,22 @@ def _shape(ctx: click.Context, param: click.Parameter, value: str | None):
 
 @cli.command("compile")
 @click.argument("model")
-@click.option("--weights", required=True, type=click.Path(path_type=Path),
-              help="Checkpoint: a state_dict, or a dict holding one under net/state_dict/model.")
+@click.option("--weights", type=click.Path(path_type=Path),
+              help="Checkpoint: a state_dict, or a dict holding one under net/state_dict/model "
+                   "(required for a torch MODEL; a .nir MODEL holds its own).")
 @click.option("--timesteps", "-T", required=True,
               type=click.IntRange(min=1, max=MAX_TIMESTEPS),
               help=f"Time steps the model runs per sample (at most {MAX_TIMESTEPS:,}; with the "
                    "input's size and the samples, the trace check's records must fit in half "
                    "of this machine's memory).")
-@click.option("--input-shape", required=True, callback=_shape,
+@click.option("--input-shape", callback=_shape,
               help="Per-sample input shape, e.g. 1,8,8; at most one chip's neurons in all "
-                   "(1,048,576 values for loihi2: 8192 per core x 128 cores).")
+                   "(1,048,576 values for loihi2: 8192 per core x 128 cores). Required for a "
+                   "torch MODEL; for a .nir MODEL only when its Input node has no shape.")
+@click.option("--dt", type=click.FloatRange(min=0, min_open=True),
+              help="Seconds per time step, for a .nir MODEL (required there, refused "
+                   "otherwise): NIR stores continuous time constants; forward Euler with this "
+                   "step gives the IR's decays (snnTorch's exporter writes with dt = 1e-4).")
 @click.option("-o", "--output", required=True,
               type=OutputPath(dir_okay=False, path_type=Path),
               help="The .snnc artifact to write (only if everything succeeds).")
@@ -285,7 +291,8 @@ def _shape(ctx: click.Context, param: click.Parameter, value: str | None):
 @click.option("--calibrate", type=click.IntRange(min=0), default=0, show_default=True,
               help="Calibrate the input range on this many --check-data samples "
                    "(default: inputs in [0, 1]).")
-def compile_(model: str, weights: Path, timesteps: int, input_shape: tuple[int, ...],
+def compile_(model: str, weights: Path | None, timesteps: int,
+             input_shape: tuple[int, ...] | None, dt: float | None,
              output: Path, model_kwargs: str | None, step_mode: str | None, check_data: str,
              check_samples: int, allow_mismatch: bool, target: str, fold_thresholds: bool,
              debug_passes: bool, dump_ir: str | None, calibrate: int,
@@ -295,14 +302,31 @@ def compile_(model: str, weights: Path, timesteps: int, input_shape: tuple[int, 
     MODEL is 'pkg.module:factory' or 'path/to/file.py:factory', a function returning the
     torch.nn.Module. The traced graph and the torch model run on the same inputs; any spike
     that differs, at any layer and step, is an error unless --allow-mismatch is given.
+    MODEL may instead be a NIR graph file (FILE.nir, with --dt): its IR is checked against
+    the file's own equations, run directly.
     """
+    if model.endswith(".nir"):
+        _compile_nir(model, timesteps, input_shape, dt, output, weights=weights,
+                     model_kwargs=model_kwargs, step_mode=step_mode, input_layout=input_layout,
+                     check_data=check_data, check_samples=check_samples,
+                     allow_mismatch=allow_mismatch, target=target,
+                     fold_thresholds=fold_thresholds, debug_passes=debug_passes,
+                     dump_ir=dump_ir, calibrate=calibrate, decode=decode)
+        return
+    ctx = click.get_current_context()
+    for name, value in (("weights", weights), ("input_shape", input_shape)):
+        if value is None:
+            raise click.MissingParameter(ctx=ctx, param=next(p for p in ctx.command.params
+                                                             if p.name == name))
+    if dt is not None:
+        raise click.UsageError("--dt applies to a NIR graph MODEL (FILE.nir) only; a torch "
+                               "model steps as it was trained", ctx=ctx)
     try:
         import torch  # noqa: F401 - compiling runs the user's torch model
     except ImportError:
         raise SnncError(f"snnc compile needs torch, which this environment ({sys.prefix}) "
                         "lacks: run it from the compile environment, .venv/bin/snnc compile "
                         "(the Lava environment .venv-lava holds no torch)") from None
-    from snnc.artifact import write_artifact
     from snnc.fileio import check_outputs
     from snnc.inputs import check_compile_sizes
     from snnc.targets import get_target
@@ -329,6 +353,14 @@ def compile_(model: str, weights: Path, timesteps: int, input_shape: tuple[int, 
     spiking = [n for n in art.graph if getattr(n, "spiking", False)]
     click.echo(f"traced {model}: {len(spiking)} spiking layers, {result.step_mode}-step")
     click.echo(f"trace check on {result.check.samples} {check_data} inputs, T={timesteps}:")
+    _report_compile(result, output, dump_ir, target)
+
+
+def _report_compile(result, output: Path, dump_ir: str | None, target: str) -> None:
+    """What `snnc compile` prints after its check, and the artifact written (both frontends)."""
+    from snnc.artifact import write_artifact
+
+    art = result.artifact
     click.echo(result.check.table())
     if dump_ir == "trace":
         click.echo(f"\n-- IR after trace --\n{result.trace_text}")
@@ -346,6 +378,49 @@ def compile_(model: str, weights: Path, timesteps: int, input_shape: tuple[int, 
         click.echo(format_rows(layer_rows(art)))
     write_artifact(result.artifact, output, parents=True)
     click.echo(f"wrote {output}")
+
+
+def _compile_nir(model: str, timesteps: int, input_shape: tuple[int, ...] | None,
+                 dt: float | None, output: Path, *, weights: Path | None, model_kwargs,
+                 step_mode, input_layout: str, check_data: str, check_samples: int,
+                 allow_mismatch: bool, target: str, fold_thresholds: bool,
+                 debug_passes: bool, dump_ir: str | None, calibrate: int, decode: str) -> None:
+    """`snnc compile FILE.nir --dt DT`: the NIR frontend (snnc.frontends.nir), then the same
+    passes, artifact and printout as a torch model."""
+    from snnc.fileio import check_outputs
+    from snnc.inputs import check_compile_sizes
+    from snnc.targets import get_target
+    from snnc.tools.pipeline import compile_nir
+
+    ctx = click.get_current_context()
+    if dt is None:
+        raise click.MissingParameter(ctx=ctx, param=next(p for p in ctx.command.params
+                                                         if p.name == "dt"))
+    for option, given in (("--weights", weights is not None),
+                          ("--model-kwargs", model_kwargs is not None),
+                          ("--step-mode", step_mode is not None),
+                          ("--input-layout", input_layout != "frame")):
+        if given:
+            raise click.UsageError(f"{option} does not apply to a NIR graph MODEL ({model}): "
+                                   "the file holds its weights, shapes and time steps",
+                                   ctx=ctx)
+    check_outputs({"-o/--output": output}, {"MODEL": model,
+                                            "--check-data": _data_file(check_data)})
+    if input_shape is not None:
+        check_compile_sizes(input_shape, timesteps, max(check_samples, calibrate),
+                            get_target(target))
+    result = compile_nir(model, timesteps, dt, input_shape=input_shape, check_data=check_data,
+                         check_samples=check_samples, allow_mismatch=allow_mismatch,
+                         target=target, threshold_folding=fold_thresholds,
+                         debug_passes=debug_passes, calibrate=calibrate, decode=decode,
+                         check_sizes=lambda shape: check_compile_sizes(
+                             shape, timesteps, max(check_samples, calibrate),
+                             get_target(target)))
+    spiking = [n for n in result.artifact.graph if getattr(n, "spiking", False)]
+    click.echo(f"read {model}: {len(spiking)} spiking layers, dt = {dt:g} s")
+    click.echo(f"check against the file's equations (forward Euler) on "
+               f"{result.check.samples} {check_data} inputs, T={timesteps}:")
+    _report_compile(result, output, dump_ir, target)
 
 
 def _rerun_in_legacy_env(err) -> NoReturn:
