@@ -35,7 +35,8 @@ TIMINGS = ("hardware", "zero")
 #: itself for a float target).
 PRECISIONS = ("fixed", "float")
 #: Modules that register the built-in backends, loaded on the first look-up.
-BUILTIN = ("snnc.backends.refsim.backend", "snnc.backends.lava.backend")
+BUILTIN = ("snnc.backends.refsim.backend", "snnc.backends.lava.backend",
+           "snnc.backends.onnx.backend")
 
 
 class BackendError(SnncError):

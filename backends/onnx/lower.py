@@ -1,0 +1,420 @@
+"""The fixed-point graph as one ONNX time step of the chip's program (hardware timing).
+
+One lowering per node type (`LOWERINGS`), each the ONNX form of its rule in
+backends/refsim/fixed_ops.py; the walk over the graph lives in `lower` alone. A type without a
+lowering is refused by name.
+
+The step is the chip's, as analyses/timing.py schedules it: every synapse delivers at step t
+what it computed at step t - 1, and an edge the schedule delays by d steps reads its source d
+steps late. So the model carries, besides the neurons' states, one delay line per node whose
+value is read late: `state/<node>/delay`, shaped `[batch, L, *shape]`, oldest first, L the
+longest lag any reader takes (1 for a synapse read on time). A neuron does not update before
+its depth (the step its first valid input arrives): `state/step`, the step counter, gates it.
+
+Integers: the synapses run ConvInteger / MatMulInteger on 8-bit operands with int32
+accumulation (spikes and graded inputs as uint8 or int8, the weights as int8 or uint8 times a
+factor of 1, -1 or 2, since Loihi's weights are 8-bit magnitudes or even values in
+[-256, 254]); every sum that could pass 2^31 is refused at export. The rest is int64
+arithmetic (`ops.Builder`), exact for the format's words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from snnc.analyses.timing import is_synapse, schedule
+from snnc.backends.onnx import OnnxError
+from snnc.backends.onnx.ops import Builder
+from snnc.errors import UnsupportedNodeError
+from snnc.ir import (
+    Add,
+    FxChannelSlice,
+    FxCLIF,
+    FxConv2d,
+    FxCubaLIF,
+    FxDense,
+    FxInput,
+    FxLIF,
+    FxMerge,
+    FxPartialSum,
+    FxReadout,
+    Graph,
+    Node,
+)
+from snnc.ir.fixed import width_problems
+from snnc.ir.node import channel_view
+from snnc.ir.widths import FORMAT
+
+_ACT, _VTH, _FRAC = FORMAT.act_shift, FORMAT.vth_shift, FORMAT.sigmoid_frac_bits
+_ACC = 1 << 31  # ConvInteger's and MatMulInteger's int32 accumulator
+
+
+@dataclass(frozen=True)
+class Value:
+    """A tensor of the step, `[batch, *shape]`: its ONNX name, element type and, for an 8-bit
+    operand, the largest magnitude it holds (what bounds a synapse's accumulator)."""
+
+    name: str
+    dtype: np.dtype
+    bound: int | None = None
+
+
+@dataclass
+class Interface:
+    """What a runner needs: the inputs, the states (each starts at zero; feed `next` back as
+    `name`), and the records (each neuron layer's spikes, or a readout's v) with their
+    depths. Stored in the model's metadata (`snnc.interface`)."""
+
+    inputs: list[dict] = field(default_factory=list)
+    states: list[dict] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)
+    latency: int = 0
+
+    def to_json(self) -> dict:
+        return {"inputs": self.inputs, "states": self.states, "records": self.records,
+                "latency": self.latency}
+
+
+class Lowering:
+    """One graph's walk: the builder, each node's current value, the delay lines."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph, self.b = graph, Builder()
+        plan = schedule(graph)
+        self.depth, self.delays = plan.depth, plan.delays
+        self.values: dict[str, Value] = {}
+        self.interface = Interface(latency=plan.latency)
+        self.graph_inputs: list[tuple[str, np.dtype, list]] = []
+        self.graph_outputs: list[tuple[str, np.dtype, list]] = []
+        self._gates: dict[int, str] = {}
+        # The longest lag each node is read with: a synapse's value arrives one step late.
+        self.lines: dict[str, int] = {}
+        for node in graph:
+            for i in node.inputs:
+                lag = self.lag(i, node.name)
+                if lag:
+                    self.lines[i] = max(self.lines.get(i, 0), lag)
+        self.step = self.state("step", [], np.int64, batched=False)
+
+    def lag(self, source: str, reader: str) -> int:
+        return int(is_synapse(self.graph[source])) + self.delays.get((source, reader), 0)
+
+    def state(self, name: str, shape: list, dtype, *, batched: bool = True,
+              layer: str | None = None) -> str:
+        """Declare a state input `state/<name>`; its next value is output `state_next/...`."""
+        key = f"state/{name}"
+        dims = (["batch"] if batched else []) + list(shape)
+        self.graph_inputs.append((key, np.dtype(dtype), dims))
+        self.graph_outputs.append((f"state_next/{name}", np.dtype(dtype), dims))
+        self.interface.states.append({"name": key, "next": f"state_next/{name}",
+                                      "shape": list(shape), "dtype": np.dtype(dtype).name,
+                                      "batched": batched, "layer": layer})
+        return key
+
+    def read(self, source: str, reader: str) -> Value:
+        """`source`'s value as `reader` sees it this step: now, or from its delay line."""
+        lag = self.lag(source, reader)
+        if not lag:
+            return self.values[source]
+        line = self.values[f"{source}/delay"]
+        tap = self.b.op("Gather", line.name, self.b.const(self.lines[source] - lag), axis=1)
+        return Value(tap, line.dtype, line.bound)
+
+    def gate(self, node: Node) -> str:
+        """True from the node's depth on: before it, a neuron does not update."""
+        d = self.depth[node.name]
+        if d not in self._gates:
+            self._gates[d] = self.b.op("GreaterOrEqual", self.step, self.b.const(d))
+        return self._gates[d]
+
+    def fail(self, node: Node, what: str) -> OnnxError:
+        return OnnxError(f"layer {node.name!r} ({node.op}): {what}")
+
+    def run(self) -> None:
+        for node in self.graph:
+            lower_node = LOWERINGS.get(type(node))
+            if lower_node is None:
+                raise UnsupportedNodeError(node.name, node.op, "the ONNX exporter",
+                                           [t.__name__ for t in LOWERINGS])
+            problems = width_problems(node, FORMAT)
+            if problems:
+                raise self.fail(node, "; ".join(problems))
+            self.b.layer = node.name
+            value = lower_node(self, node, [self.read(i, node.name) for i in node.inputs])
+            if node.name in self.lines:
+                self._push(node, value)
+            if not is_synapse(node):
+                self.values[node.name] = value
+
+    def _push(self, node: Node, value: Value) -> None:
+        """Shift the node's delay line by one step, this step's value entering last."""
+        n, b = self.lines[node.name], self.b
+        key = self.state(f"{node.name}/delay", [n, *node.type.shape], value.dtype,
+                         layer=node.name)
+        self.values[f"{node.name}/delay"] = Value(key, value.dtype, value.bound)
+        new = b.op("Unsqueeze", value.name, b.const([1]))
+        if n > 1:
+            old = b.op("Slice", key, b.const([1]), b.const([n]), b.const([1]))
+            new = b.op("Concat", old, new, axis=1)
+        b.op("Identity", new, out=f"state_next/{node.name}/delay")
+
+    def record(self, node: Node, value: str, dtype, kind: str) -> None:
+        self.b.op("Identity", value, out=node.name)
+        self.graph_outputs.append((node.name, np.dtype(dtype),
+                                   ["batch", *node.type.shape]))
+        self.interface.records.append({"layer": node.name, "kind": kind,
+                                       "shape": list(node.type.shape),
+                                       "dtype": np.dtype(dtype).name,
+                                       "depth": self.depth[node.name]})
+
+
+# -- lowerings: (lowering, node, input values) -> the node's value this step ------------------
+
+def _fx_input(lw: Lowering, node: FxInput, ins: list[Value]) -> Value:
+    b = lw.b
+    shape = ["batch", *node.shape]
+    lw.graph_inputs.append((node.name, np.dtype(np.float64), shape))
+    lw.interface.inputs.append({"name": node.name, "shape": list(node.shape),
+                                "dtype": "float64", "layout": "[batch, " + ", ".join(
+                                    map(str, node.shape)) + "]", "encoding": node.encoding,
+                                "scale": node.scale, "bits": node.bits,
+                                "signed": node.signed})
+    lo, hi = node.limits
+    payload = b.op("Clip", b.op("Round", b.op("Mul", node.name, b.const(node.scale,
+                                                                           np.float64))),
+                   b.const(lo, np.float64), b.const(hi, np.float64))
+    dtype = np.dtype(np.int64)
+    if node.bits <= 8:
+        dtype = np.dtype(np.int8 if node.signed else np.uint8)
+    return Value(b.cast(payload, dtype), dtype, max(abs(lo), abs(hi)))
+
+
+def _weights8(node: FxConv2d | FxDense) -> tuple[np.ndarray, int]:
+    """w = factor * w8 with w8 in int8 or uint8: Loihi's magnitudes [0, 255] (or negated)
+    and its even mixed-sign values in [-256, 254] (halved) fit one of them."""
+    w = np.asarray(node.weight, np.int64)
+    lo, hi = int(w.min(initial=0)), int(w.max(initial=0))
+    if -128 <= lo and hi <= 127:
+        return w.astype(np.int8), 1
+    if lo >= 0 and hi <= 255:
+        return w.astype(np.uint8), 1
+    if hi <= 0 and lo >= -255:
+        return (-w).astype(np.uint8), -1
+    if not np.any(w % 2) and -256 <= lo and hi <= 254:
+        return (w // 2).astype(np.int8), 2
+    raise OnnxError(f"layer {node.name!r} ({node.op}): weights in [{lo}, {hi}] are not 8-bit "
+                    "values times 1, -1 or 2; accepted: [-128, 127], [0, 255], [-255, 0] or "
+                    "even values in [-256, 254]")
+
+
+def _operand(lw: Lowering, node: Node, x: Value, w8: np.ndarray) -> None:
+    """The synapse's input is an 8-bit operand and no int32 accumulation can overflow."""
+    if x.dtype not in (np.dtype(np.uint8), np.dtype(np.int8)):
+        raise lw.fail(node, f"its input {node.inputs[0]!r} is not an 8-bit operand ({x.dtype}: "
+                      "a graded input wider than 8 bits); ConvInteger and MatMulInteger take "
+                      "int8 or uint8 inputs")
+    rows = np.abs(w8.astype(np.int64)).reshape(w8.shape[0], -1).sum(axis=1)
+    bound = int(rows.max(initial=0)) * int(x.bound or 0)
+    if bound >= _ACC:
+        raise lw.fail(node, f"a weighted sum could reach {bound}, beyond the int32 "
+                      "accumulator of ConvInteger/MatMulInteger (2^31)")
+
+
+def _synaptic(lw: Lowering, acc: str, factor: int, exp: int) -> Value:
+    b = lw.b
+    return Value(b.shift(b.mul(b.cast(acc, np.int64), factor), exp), np.dtype(np.int64))
+
+
+def _fx_conv2d(lw: Lowering, node: FxConv2d, ins: list[Value]) -> Value:
+    w8, factor = _weights8(node)
+    _operand(lw, node, ins[0], w8)
+    (ph, pw), (sh, sw) = node.padding, node.stride
+    acc = lw.b.op("ConvInteger", ins[0].name, lw.b.const(w8, w8.dtype),
+                  pads=[ph, pw, ph, pw], strides=[sh, sw])
+    return _synaptic(lw, acc, factor, node.weight_exp)
+
+
+def _fx_dense(lw: Lowering, node: FxDense, ins: list[Value]) -> Value:
+    w8, factor = _weights8(node)
+    _operand(lw, node, ins[0], w8)
+    flat = lw.b.op("Reshape", ins[0].name, lw.b.const([0, -1]))
+    acc = lw.b.op("MatMulInteger", flat, lw.b.const(np.ascontiguousarray(w8.T), w8.dtype))
+    return _synaptic(lw, acc, factor, node.weight_exp)
+
+
+def _synaptic_inputs(lw: Lowering, node: Node, ins: list[Value]) -> list[str]:
+    for edge, x in zip(node.inputs, ins, strict=True):
+        if x.dtype != np.dtype(np.int64):
+            raise lw.fail(node, f"input {edge!r} is {x.dtype}, not a synaptic input (int64)")
+    return [x.name for x in ins]
+
+
+def _add(lw: Lowering, node: Add, ins: list[Value]) -> Value:
+    return Value(lw.b.add(*_synaptic_inputs(lw, node, ins)), np.dtype(np.int64))
+
+
+def _fx_merge(lw: Lowering, node: FxMerge, ins: list[Value]) -> Value:
+    total = lw.b.add(*_synaptic_inputs(lw, node, ins))
+    return Value(lw.b.shift(total, node.weight_exp), np.dtype(np.int64))
+
+
+def _channel_slice(lw: Lowering, node: FxChannelSlice, ins: list[Value]) -> Value:
+    b = lw.b
+    part = b.op("Slice", ins[0].name, b.const([node.start]), b.const([node.stop]),
+                b.const([1]))
+    return Value(part, ins[0].dtype, ins[0].bound)
+
+
+def _fx_partial_sum(lw: Lowering, node: FxPartialSum, ins: list[Value]) -> Value:
+    return ins[0]  # the relay sends its synaptic input unchanged
+
+
+# -- neurons ----------------------------------------------------------------------------------
+
+class _Neuron:
+    """A neuron's states and records: each state variable read from `state/<layer>/<var>`
+    and written back gated (unchanged before the layer's depth)."""
+
+    def __init__(self, lw: Lowering, node, ins: list[Value]) -> None:
+        self.lw, self.node, self.b = lw, node, lw.b
+        (self.a,) = _synaptic_inputs(lw, node, ins)
+        self.shape = list(node.type.shape)
+        self.gate = lw.gate(node)
+        bias = channel_view(np.asarray(node.bias_mant, np.int64), node.type.shape)
+        bias = np.asarray(bias) << node.bias_exp
+        self.bias = self.b.const(bias) if np.any(bias) else None
+
+    def state(self, var: str) -> str:
+        return self.lw.state(f"{self.node.name}/{var}", self.shape, np.int64,
+                             layer=self.node.name)
+
+    def update(self, var: str, old: str, new: str) -> None:
+        self.b.op("Where", self.gate, new, old, out=f"state_next/{self.node.name}/{var}")
+
+    def decay_plus(self, x: str, d: int, *terms: str | None) -> str:
+        """decay(x, d) plus the given terms (None terms and a zero decay left out)."""
+        parts = [p for p in (self.b.decay(x, d), *terms) if p is not None]
+        return self.b.add(*parts) if parts else self.b.const(0)
+
+    def act(self) -> str:
+        return self.b.mul(self.a, 1 << _ACT)
+
+    def spikes(self, fired: str) -> str:
+        """The gated spikes (uint8, the next synapses' operand), recorded as the layer."""
+        out = self.b.cast(self.b.op("And", fired, self.gate), np.uint8)
+        self.lw.record(self.node, out, np.uint8, "spikes")
+        return out
+
+    def theta(self) -> str:
+        return self.b.const(self.node.vth << _VTH)
+
+
+def _fx_lif(lw: Lowering, node: FxLIF, ins: list[Value]) -> Value:
+    n, b = _Neuron(lw, node, ins), lw.b
+    if node.du == FORMAT.decay_max:  # no current state: decay(u, 4096) is 0
+        u = b.wrap24(n.act())
+    else:
+        u_old = n.state("u")
+        u = b.wrap24(n.decay_plus(u_old, node.du + 1, n.act()))
+        n.update("u", u_old, u)
+    v_old = n.state("v")
+    v = b.clip24(n.decay_plus(v_old, node.dv, u, n.bias))
+    fired = b.op("Greater", v, n.theta())
+    if node.reset == "hard":
+        v = b.where_zero(fired, v)
+    else:
+        v = b.op("Sub", v, b.mul(b.cast(fired, np.int64), node.reset_sub))
+    n.update("v", v_old, v)
+    return Value(n.spikes(fired), np.dtype(np.uint8), 1)
+
+
+def _fx_cuba_lif(lw: Lowering, node: FxCubaLIF, ins: list[Value]) -> Value:
+    n, b = _Neuron(lw, node, ins), lw.b
+    theta, sub, reset = n.theta(), node.reset_sub, node.reset
+    if node.du == FORMAT.decay_max:
+        u = b.wrap24(n.act())
+    else:
+        u_old = n.state("u")
+        u = b.wrap24(n.decay_plus(u_old, node.du + 1, n.act()))
+        n.update("u", u_old, u)
+    v_old = n.state("v")
+    was = b.op("Greater", v_old, theta)  # r: v of the previous step above threshold
+    r = b.cast(was, np.int64)
+    v = b.where_zero(was, v_old) if reset == "zero" else v_old
+    h = b.clip24(n.decay_plus(v, node.dv, u, n.bias))
+    if reset == "subtract":
+        h = b.clip24(b.op("Sub", h, b.mul(r, sub)))
+    elif reset == "zero_all":
+        h = b.where_zero(was, h)
+    fired = b.op("Greater", h, theta)
+    if node.reset_delay or reset == "none":
+        v = h
+    else:
+        s_minus_r = b.op("Sub", b.cast(fired, np.int64), r)
+        if reset == "subtract":
+            v = b.clip24(b.op("Sub", h, b.mul(s_minus_r, sub)))
+        else:
+            v = b.clip24(b.op("Mul", h, b.op("Sub", b.const(1), s_minus_r)))
+    n.update("v", v_old, v)
+    return Value(n.spikes(fired), np.dtype(np.uint8), 1)
+
+
+def _fx_clif(lw: Lowering, node: FxCLIF, ins: list[Value]) -> Value:
+    n, b = _Neuron(lw, node, ins), lw.b
+    v_old, m_old = n.state("v"), n.state("m")
+    h = b.clip24(n.decay_plus(v_old, node.dv, b.wrap24(n.act()), n.bias))
+    fired = b.op("Greater", h, n.theta())
+    s = b.cast(fired, np.int64)
+    sig_lut = np.asarray(node.sig_lut, np.int64)
+    reset_lut = np.asarray(node.reset_lut, np.int64)
+    scaled = b.op("Add", b.mul(h, node.sig_mult), b.const(1 << (node.sig_shift - 1)))
+    idx = b.clip(b.op("Add", b.floor_shift(scaled, node.sig_shift),
+                      b.const(len(sig_lut) // 2)), 0, len(sig_lut) - 1)
+    g = b.op("Gather", b.const(sig_lut), idx)
+    m = b.op("Add", b.floor_shift(b.op("Mul", m_old, g), _FRAC), b.mul(s, 1 << _FRAC))
+    step = b.op("Min", b.floor_shift(m, node.m_shift), b.const(len(reset_lut) - 1))
+    sub = b.op("Add", b.const(node.reset_sub), b.op("Gather", b.const(reset_lut), step))
+    v = b.clip24(b.op("Sub", h, b.op("Mul", s, sub)))
+    n.update("v", v_old, v)
+    n.update("m", m_old, m)
+    return Value(n.spikes(fired), np.dtype(np.uint8), 1)
+
+
+def _fx_readout(lw: Lowering, node: FxReadout, ins: list[Value]) -> Value:
+    n, b = _Neuron(lw, node, ins), lw.b
+    v_old = n.state("v")
+    v = b.clip24(n.decay_plus(v_old, node.dv, b.wrap24(n.act()), n.bias))
+    n.update("v", v_old, v)
+    lw.record(node, f"state_next/{node.name}/v", np.int64, "v")
+    return Value(f"state_next/{node.name}/v", np.dtype(np.int64))
+
+
+#: Node type (exact) -> its lowering. A type not listed is refused by name.
+LOWERINGS: dict[type[Node], Callable[[Lowering, Node, list[Value]], Value]] = {
+    FxInput: _fx_input,
+    FxConv2d: _fx_conv2d,
+    FxDense: _fx_dense,
+    Add: _add,
+    FxChannelSlice: _channel_slice,
+    FxPartialSum: _fx_partial_sum,
+    FxMerge: _fx_merge,
+    FxLIF: _fx_lif,
+    FxCubaLIF: _fx_cuba_lif,
+    FxCLIF: _fx_clif,
+    FxReadout: _fx_readout,
+}
+
+
+def lower(graph: Graph) -> Lowering:
+    """Walk the graph into an ONNX step (`Lowering.b` holds its nodes and constants,
+    `graph_inputs` / `graph_outputs` its interface, `interface` what runners read)."""
+    lw = Lowering(graph)
+    lw.run()
+    b = lw.b
+    b.layer = "step"
+    b.op("Min", b.op("Add", lw.step, b.const(1)), b.const(max(lw.interface.latency, 1)),
+         out="state_next/step")
+    return lw
