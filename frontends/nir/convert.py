@@ -98,7 +98,7 @@ class _Converter:
             self.values[path] = Value(path, shape)
             return
         x = self.incoming(path, node)
-        handler = getattr(self, f"_{node.type.lower()}", None)
+        handler = getattr(self, f"_{node.type.lower().lstrip('_')}", None)
         if handler is None:
             raise NirError(f"{node.where()}: {REFUSED.get(node.type, 'no IR form')}")
         self.values[path] = handler(path, node, x)
