@@ -12,10 +12,10 @@ longest lag any reader takes (1 for a synapse read on time). A neuron does not u
 its depth (the step its first valid input arrives): `state/step`, the step counter, gates it.
 
 Integers: the synapses run ConvInteger / MatMulInteger on 8-bit operands with int32
-accumulation (spikes and graded inputs as uint8 or int8, the weights as int8 or uint8 times a
-factor of 1, -1 or 2, since Loihi's weights are 8-bit magnitudes or even values in
-[-256, 254]); every sum that could pass 2^31 is refused at export. The rest is int64
-arithmetic (`ops.Builder`), exact for the format's words.
+accumulation (spikes and graded inputs as uint8 or int8, a wider graded input cut into byte
+planes; the weights as int8 or uint8 times a factor of 1, -1 or 2, since Loihi's weights are
+8-bit magnitudes or even values in [-256, 254]); a sum that could pass 2^31 is refused at
+export. The rest is int64 arithmetic (`ops.Builder`), exact for the format's words.
 """
 
 from __future__ import annotations
@@ -54,12 +54,13 @@ _ACC = 1 << 31  # ConvInteger's and MatMulInteger's int32 accumulator
 
 @dataclass(frozen=True)
 class Value:
-    """A tensor of the step, `[batch, *shape]`: its ONNX name, element type and, for an 8-bit
-    operand, the largest magnitude it holds (what bounds a synapse's accumulator)."""
+    """A tensor of the step, `[batch, *shape]`: its ONNX name, element type and, for a
+    synapse's operand (spikes, a graded payload), the range of its integers (what bounds the
+    synapse's accumulator, and how a payload wider than 8 bits is cut into bytes)."""
 
     name: str
     dtype: np.dtype
-    bound: int | None = None
+    limits: tuple[int, int] | None = None
 
 
 @dataclass
@@ -121,7 +122,7 @@ class Lowering:
             return self.values[source]
         line = self.values[f"{source}/delay"]
         tap = self.b.op("Gather", line.name, self.b.const(self.lines[source] - lag), axis=1)
-        return Value(tap, line.dtype, line.bound)
+        return Value(tap, line.dtype, line.limits)
 
     def gate(self, node: Node) -> str:
         """True from the node's depth on: before it, a neuron does not update."""
@@ -154,7 +155,7 @@ class Lowering:
         n, b = self.lines[node.name], self.b
         key = self.state(f"{node.name}/delay", [n, *node.type.shape], value.dtype,
                          layer=node.name)
-        self.values[f"{node.name}/delay"] = Value(key, value.dtype, value.bound)
+        self.values[f"{node.name}/delay"] = Value(key, value.dtype, value.limits)
         new = b.op("Unsqueeze", value.name, b.const([1]))
         if n > 1:
             old = b.op("Slice", key, b.const([1]), b.const([n]), b.const([1]))
@@ -189,7 +190,7 @@ def _fx_input(lw: Lowering, node: FxInput, ins: list[Value]) -> Value:
     dtype = np.dtype(np.int64)
     if node.bits <= 8:
         dtype = np.dtype(np.int8 if node.signed else np.uint8)
-    return Value(b.cast(payload, dtype), dtype, max(abs(lo), abs(hi)))
+    return Value(b.cast(payload, dtype), dtype, (lo, hi))
 
 
 def _weights8(node: FxConv2d | FxDense) -> tuple[np.ndarray, int]:
@@ -210,38 +211,66 @@ def _weights8(node: FxConv2d | FxDense) -> tuple[np.ndarray, int]:
                     "even values in [-256, 254]")
 
 
-def _operand(lw: Lowering, node: Node, x: Value, w8: np.ndarray) -> None:
-    """The synapse's input is an 8-bit operand and no int32 accumulation can overflow."""
-    if x.dtype not in (np.dtype(np.uint8), np.dtype(np.int8)):
-        raise lw.fail(node, f"its input {node.inputs[0]!r} is not an 8-bit operand ({x.dtype}: "
-                      "a graded input wider than 8 bits); ConvInteger and MatMulInteger take "
-                      "int8 or uint8 inputs")
-    rows = np.abs(w8.astype(np.int64)).reshape(w8.shape[0], -1).sum(axis=1)
-    bound = int(rows.max(initial=0)) * int(x.bound or 0)
-    if bound >= _ACC:
-        raise lw.fail(node, f"a weighted sum could reach {bound}, beyond the int32 "
-                      "accumulator of ConvInteger/MatMulInteger (2^31)")
+def _planes(lw: Lowering, node: Node, x: Value) -> list[tuple[str, int, int]]:
+    """The synapse's input as 8-bit operands: (tensor, its largest magnitude, its weight),
+    x = sum of weight * plane. An 8-bit value is one plane; a graded payload of more bits is
+    cut into bytes, x = sum_k 256^k b_k with b_k = (x >> 8k) & 255 below the top byte and the
+    top byte x >> 8(n-1) (floor shifts: exact for negative payloads, and zero padding stays
+    zero in every plane), each plane's product summed in int64."""
+    if x.limits is None:
+        raise lw.fail(node, f"its input {node.inputs[0]!r} is not spikes or a graded payload "
+                      f"({x.dtype}); a synapse reads neurons' spikes or the input")
+    lo, hi = x.limits
+    if x.dtype in (np.dtype(np.uint8), np.dtype(np.int8)):
+        return [(x.name, max(abs(lo), abs(hi)), 1)]
+    b, n = lw.b, 1
+    while not (-(1 << (8 * n - 1)) <= lo and hi < (1 << (8 * n - (1 if lo < 0 else 0)))):
+        n += 1
+    planes = []
+    for k in range(n):
+        part = b.floor_shift(x.name, 8 * k)
+        if k < n - 1:
+            planes.append((b.cast(b.op("BitwiseAnd", part, b.const(255)), np.uint8), 255,
+                           1 << (8 * k)))
+        else:
+            top_lo, top_hi = lo >> (8 * k), hi >> (8 * k)
+            planes.append((b.cast(part, np.int8 if lo < 0 else np.uint8),
+                           max(abs(top_lo), abs(top_hi)), 1 << (8 * k)))
+    return planes
+
+
+def _accumulate(lw: Lowering, node: Node, x: Value, w8: np.ndarray, product) -> str:
+    """sum over the input's planes of weight * product(plane) in int64, each product an
+    int32 accumulation that is refused when it could overflow."""
+    rows = int(np.abs(w8.astype(np.int64)).reshape(w8.shape[0], -1).sum(axis=1).max(initial=0))
+    terms = []
+    for plane, bound, weight in _planes(lw, node, x):
+        if rows * bound >= _ACC:
+            raise lw.fail(node, f"a weighted sum could reach {rows * bound}, beyond the int32 "
+                          "accumulator of ConvInteger/MatMulInteger (2^31)")
+        terms.append(lw.b.mul(lw.b.cast(product(plane), np.int64), weight))
+    return lw.b.add(*terms)
 
 
 def _synaptic(lw: Lowering, acc: str, factor: int, exp: int) -> Value:
     b = lw.b
-    return Value(b.shift(b.mul(b.cast(acc, np.int64), factor), exp), np.dtype(np.int64))
+    return Value(b.shift(b.mul(acc, factor), exp), np.dtype(np.int64))
 
 
 def _fx_conv2d(lw: Lowering, node: FxConv2d, ins: list[Value]) -> Value:
     w8, factor = _weights8(node)
-    _operand(lw, node, ins[0], w8)
     (ph, pw), (sh, sw) = node.padding, node.stride
-    acc = lw.b.op("ConvInteger", ins[0].name, lw.b.const(w8, w8.dtype),
-                  pads=[ph, pw, ph, pw], strides=[sh, sw])
+    w = lw.b.const(w8, w8.dtype)
+    acc = _accumulate(lw, node, ins[0], w8, lambda x: lw.b.op(
+        "ConvInteger", x, w, pads=[ph, pw, ph, pw], strides=[sh, sw]))
     return _synaptic(lw, acc, factor, node.weight_exp)
 
 
 def _fx_dense(lw: Lowering, node: FxDense, ins: list[Value]) -> Value:
     w8, factor = _weights8(node)
-    _operand(lw, node, ins[0], w8)
-    flat = lw.b.op("Reshape", ins[0].name, lw.b.const([0, -1]))
-    acc = lw.b.op("MatMulInteger", flat, lw.b.const(np.ascontiguousarray(w8.T), w8.dtype))
+    w = lw.b.const(np.ascontiguousarray(w8.T), w8.dtype)
+    acc = _accumulate(lw, node, ins[0], w8, lambda x: lw.b.op(
+        "MatMulInteger", lw.b.op("Reshape", x, lw.b.const([0, -1])), w))
     return _synaptic(lw, acc, factor, node.weight_exp)
 
 
@@ -265,7 +294,7 @@ def _channel_slice(lw: Lowering, node: FxChannelSlice, ins: list[Value]) -> Valu
     b = lw.b
     part = b.op("Slice", ins[0].name, b.const([node.start]), b.const([node.stop]),
                 b.const([1]))
-    return Value(part, ins[0].dtype, ins[0].bound)
+    return Value(part, ins[0].dtype, ins[0].limits)
 
 
 def _fx_partial_sum(lw: Lowering, node: FxPartialSum, ins: list[Value]) -> Value:
@@ -328,7 +357,7 @@ def _fx_lif(lw: Lowering, node: FxLIF, ins: list[Value]) -> Value:
     else:
         v = b.op("Sub", v, b.mul(b.cast(fired, np.int64), node.reset_sub))
     n.update("v", v_old, v)
-    return Value(n.spikes(fired), np.dtype(np.uint8), 1)
+    return Value(n.spikes(fired), np.dtype(np.uint8), (0, 1))
 
 
 def _fx_cuba_lif(lw: Lowering, node: FxCubaLIF, ins: list[Value]) -> Value:
@@ -359,7 +388,7 @@ def _fx_cuba_lif(lw: Lowering, node: FxCubaLIF, ins: list[Value]) -> Value:
         else:
             v = b.clip24(b.op("Mul", h, b.op("Sub", b.const(1), s_minus_r)))
     n.update("v", v_old, v)
-    return Value(n.spikes(fired), np.dtype(np.uint8), 1)
+    return Value(n.spikes(fired), np.dtype(np.uint8), (0, 1))
 
 
 def _fx_clif(lw: Lowering, node: FxCLIF, ins: list[Value]) -> Value:
@@ -380,7 +409,7 @@ def _fx_clif(lw: Lowering, node: FxCLIF, ins: list[Value]) -> Value:
     v = b.clip24(b.op("Sub", h, b.op("Mul", s, sub)))
     n.update("v", v_old, v)
     n.update("m", m_old, m)
-    return Value(n.spikes(fired), np.dtype(np.uint8), 1)
+    return Value(n.spikes(fired), np.dtype(np.uint8), (0, 1))
 
 
 def _fx_readout(lw: Lowering, node: FxReadout, ins: list[Value]) -> Value:
