@@ -240,8 +240,9 @@ class _Converter:
         steps = self.arr(node, "delay", x.shape) / self.dt
         if np.all(steps == 0):
             return x
-        raise NirError(f"{node.where('delay')}: {uniform(steps) or 'varying'} steps; the IR "
-                       "has no delay node, only a delay of 0 is exact")
+        u = uniform(steps)
+        raise NirError(f"{node.where('delay')}: {'varying' if u is None else f'{u:g}'} steps "
+                       "of dt; the IR has no delay node, only a delay of 0 is exact")
 
     def _pass(self, path, node, x):
         return x
