@@ -226,3 +226,63 @@ def test_compile_cli_options(tmp_path):
                               "w.pt", "--input-shape", "1,8,8", "--dt", "1e-3", "-o", str(out)])
     assert res.exit_code == 2 and "--dt applies to a NIR graph" in res.output
     assert not out.exists()
+
+
+def test_norse_import_spikes_alike(tmp_path):
+    """Norse's own importer (norse.torch.from_nir, where norse is installed: it is no
+    dependency of snnc) on a graph in Norse's convention (r = 1 for LIF and CubaLIF, dt its
+    argument): Conv2d, LIF, SumPool2d, Flatten, Affine, CubaLIF, Linear, IF (Norse ignores an
+    IF's r: r = 1/dt makes NIR's dt r x the plain sum Norse adds). Norse runs in float32,
+    one sample at a time (its Flatten, like snnTorch's, is torch's over a batch)."""
+    pytest.importorskip("norse")
+    import logging
+
+    import torch
+    from norse.torch.utils.import_nir import from_nir
+
+    dt = 1e-3
+    ones = np.ones
+    g = graph({"input": nir.Input(input_type=np.array([2, 6, 6])),
+               "conv": nir.Conv2d(input_shape=(6, 6), weight=_w(3, 2, 3, 3), stride=1,
+                                  padding=1, dilation=1, groups=1, bias=_w(3)),
+               "lif": nir.LIF(tau=np.full((3, 6, 6), 4e-3), r=ones((3, 6, 6)),
+                              v_leak=np.zeros((3, 6, 6)), v_threshold=np.full((3, 6, 6), 0.1),
+                              v_reset=np.zeros((3, 6, 6))),
+               "pool": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
+                                     padding=np.array([0, 0])),
+               "flat": nir.Flatten(input_type=np.array([3, 3, 3]), start_dim=0, end_dim=-1),
+               "fc": nir.Affine(weight=_w(6, 27), bias=_w(6)),
+               "cuba": nir.CubaLIF(tau_syn=np.full(6, 2e-3), tau_mem=np.full(6, 4e-3),
+                                   r=ones(6), v_leak=np.zeros(6), v_threshold=np.full(6, 0.05),
+                                   v_reset=np.zeros(6), w_in=ones(6)),
+               "fc2": nir.Linear(weight=_w(4, 6)),
+               "if": nir.IF(r=np.full(4, 1 / dt), v_threshold=np.full(4, 0.5),
+                            v_reset=np.zeros(4)),
+               "output": nir.Output(output_type=np.array([4]))},
+              [("input", "conv"), ("conv", "lif"), ("lif", "pool"), ("pool", "flat"),
+               ("flat", "fc"), ("fc", "cuba"), ("cuba", "fc2"), ("fc2", "if"),
+               ("if", "output")])
+    path = tmp_path / "n.nir"
+    nir.write(path, g)
+    loaded = load_nir(path, dt)
+    x = RNG.random((6, 2, 6, 6))
+    ours = simulate(loaded.graph, x, T).spikes
+    logging.disable(logging.WARNING)  # Norse warns that r differs from 1 for the IF
+    try:
+        net = from_nir(nir.read(path), dt=dt)
+    finally:
+        logging.disable(logging.NOTSET)
+    record = {k: [] for k in ours}
+    for name, mod in net.named_modules():
+        if name in record:
+            mod.register_forward_hook(lambda m, i, o, k=name: record[k].append(
+                o[0].detach().numpy().copy()))
+    with torch.no_grad():
+        for sample in x:
+            state = None
+            for _ in range(T):
+                _, state = net(torch.as_tensor(sample, dtype=torch.float32), state)
+    for name, spikes in ours.items():
+        theirs = np.stack(record[name]).reshape(len(x), T, *spikes.shape[2:]).swapaxes(0, 1)
+        assert np.array_equal(spikes, theirs > 0), f"{name}: {np.sum(spikes != (theirs > 0))}"
+        assert 0 < spikes.mean() < 1, name
