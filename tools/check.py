@@ -270,7 +270,8 @@ def _trace_rung(artifact: Artifact) -> Rung:
         return Rung("trace", None, "the artifact records no trace check (not compiled from "
                                    "a checkpoint)")
     bad = trace.get("total_mismatches", 0)
-    return Rung("trace", bad == 0, f"IR vs PyTorch at compile time: {bad} mismatches on "
+    against = trace.get("against", "PyTorch")  # a NIR file: its own equations (compile_nir)
+    return Rung("trace", bad == 0, f"IR vs {against} at compile time: {bad} mismatches on "
                                    f"{trace.get('samples')} {trace.get('data')} inputs")
 
 

@@ -89,7 +89,8 @@ class _Converter:
             shape = declared_shape(node, "shape")
             if shape is None:
                 if input_shape is None:
-                    raise NirError(f"{node.where('shape')} is empty; give --input-shape")
+                    raise NirError(f"{node.where('shape')} is missing or empty; give "
+                                   "--input-shape")
                 shape = tuple(input_shape)
             elif input_shape is not None and tuple(input_shape) != shape:
                 raise NirError(f"--input-shape {list(input_shape)} disagrees with "

@@ -21,10 +21,11 @@ from snnc.backends.refsim.kernels import avg_pool2d, conv2d
 from snnc.frontends.nir.graph import Flat
 
 
-def run(flat: Flat, x: np.ndarray, timesteps: int, dt: float
+def run(flat: Flat, x: np.ndarray, timesteps: int, dt: float, shape: tuple[int, ...]
         ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """(spikes [T, N, ...] per spiking node, last-step v [N, ...] per LI/I node)."""
-    seq = x if x.ndim == len(_shape(flat)) + 2 else np.broadcast_to(x, (timesteps, *x.shape))
+    """(spikes [T, N, ...] per spiking node, last-step v [N, ...] per LI/I node) for inputs
+    x [N, *shape] (the same frame every step) or [T, N, *shape]."""
+    seq = x if x.ndim == len(shape) + 2 else np.broadcast_to(x, (timesteps, *x.shape))
     state: dict[str, dict[str, np.ndarray]] = {}
     spikes: dict[str, list[np.ndarray]] = {}
     final: dict[str, np.ndarray] = {}
@@ -47,11 +48,6 @@ def run(flat: Flat, x: np.ndarray, timesteps: int, dt: float
     return {k: np.stack(v) for k, v in spikes.items()}, final
 
 
-def _shape(flat: Flat) -> tuple[int, ...]:
-    node = flat.nodes[flat.input]
-    return tuple(np.asarray(node.fields["shape"]).ravel())
-
-
 def _step(kind: str, f: dict, x: np.ndarray, s: dict, dt: float) -> np.ndarray:
     if kind in ("Output", "_pass", "Delay"):
         return x
@@ -68,7 +64,8 @@ def _step(kind: str, f: dict, x: np.ndarray, s: dict, dt: float) -> np.ndarray:
     if kind == "Conv2d":
         pad = f["padding"]
         k = f["weight"].shape[2:]
-        pad = (0, 0) if pad == "valid" else (k[0] // 2, k[1] // 2) if pad == "same" else pad
+        if isinstance(pad, str):
+            pad = (0, 0) if pad == "valid" else (k[0] // 2, k[1] // 2)
         return conv2d(x, f["weight"], _pair(f["stride"]), _pair(pad)) + \
             f["bias"].reshape(1, -1, 1, 1)
     if kind in ("AvgPool2d", "SumPool2d"):
@@ -136,9 +133,10 @@ class NirCheck:
 def check(graph, flat: Flat, inputs: np.ndarray, timesteps: int, dt: float) -> NirCheck:
     from snnc.backends.refsim import simulate
 
-    spikes, final = run(flat, inputs, timesteps, dt)
+    shape = tuple(graph[graph.inputs[0]].shape)
+    spikes, final = run(flat, inputs, timesteps, dt, shape)
     sim = simulate(graph, inputs, timesteps)
-    report = NirCheck(samples=inputs.shape[-len(_shape(flat)) - 1], timesteps=timesteps)
+    report = NirCheck(samples=inputs.shape[-len(shape) - 1], timesteps=timesteps)
     for name, ref in spikes.items():
         got = sim.spikes[name]
         bad = np.argwhere(got != ref)

@@ -51,6 +51,16 @@ def flatten(top: NirNode) -> Flat:
     reads = {n: [a for a, b in edges if b == n] for n in topo}
     readers = {n: [b for a, b in edges if a == n] for n in topo}
     inputs = [n for n in topo if nodes[n].type == "Input"]
+    roots = [n for n in topo if not reads[n]]
+    if not inputs and len(roots) == 1:  # no Input node: the root reads the graph's input,
+        name = "input"                  # shaped by --input-shape
+        while name in nodes:
+            name += "_"
+        nodes[name] = NirNode(name, "Input")
+        topo.insert(0, name)
+        reads[name], readers[name] = [], [roots[0]]
+        reads[roots[0]] = [name]
+        inputs = [name]
     if len(inputs) != 1:
         raise NirError(f"the NIR graph has {len(inputs)} Input nodes "
                        f"({', '.join(map(repr, inputs)) or 'none'}); snnc compiles graphs "

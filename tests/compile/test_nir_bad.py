@@ -160,3 +160,16 @@ def test_input_shape_only_where_the_graph_has_none(tmp_path):
     res = CliRunner().invoke(cli, ["compile", str(path), "-T", "4", "--dt", str(DT),
                                    "--input-shape", "3", "-o", str(tmp_path / "o.snnc")])
     assert res.exit_code == 1 and "--input-shape [3] disagrees with node 'input'" in res.output
+
+
+def test_graph_without_input_node_takes_input_shape(tmp_path):
+    rng = np.random.default_rng(0)
+    g = nir.NIRGraph(nodes={"fc": nir.Affine(weight=rng.normal(size=(5, 4)), bias=np.zeros(5)),
+                            "lif": _lif(5), "output": nir.Output(output_type=np.array([5]))},
+                     edges=[("fc", "lif"), ("lif", "output")], type_check=False)
+    path = _write(tmp_path, g)
+    assert "node 'input' (Input), field shape is missing or empty; give --input-shape" in \
+        _compile(path, tmp_path)
+    res = CliRunner().invoke(cli, ["compile", str(path), "-T", "4", "--dt", str(DT),
+                                   "--input-shape", "4", "-o", str(tmp_path / "o.snnc")])
+    assert res.exit_code == 0, res.output

@@ -77,7 +77,20 @@ def _compare(g, tmp_path, x, hand=False, timesteps=T, edit=None, reference=None)
             v = ours.states[name]["v"]
             np.testing.assert_allclose(v, ref, rtol=1e-9, atol=1e-9, err_msg=name)
         compared += 1
+    _fixed_point_check(path, tmp_path, timesteps, DT)
     return loaded, compared
+
+
+def _fixed_point_check(path, tmp_path, timesteps, dt):
+    """`snnc compile` the file for loihi2, then `snnc check` the artifact: every rung passes
+    (trace against the file's equations, ranges, refsim timing, golden)."""
+    out = tmp_path / "fixed.snnc"
+    runner = CliRunner()
+    res = runner.invoke(cli, ["compile", str(path), "-T", str(timesteps), "--dt", str(dt),
+                              "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["check", str(out), "--data", "random", "--samples", "16"])
+    assert res.exit_code == 0, res.output
 
 
 def test_affine_linear_lif_as_snntorch_exports(tmp_path):
@@ -120,8 +133,8 @@ def test_conv_pools_flatten_cubalif(tmp_path):
                "pool2": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
                                       padding=np.array([0, 0])),
                "flat": nir.Flatten(input_type=np.array([6, 2, 2]), start_dim=0, end_dim=-1),
-               "fc": nir.Affine(weight=_w(5, 24, scale=0.5), bias=_w(5)),
-               "cuba": snntorch_cubalif(5, 0.5, 0.8, 0.8),
+               "fc": nir.Affine(weight=_w(5, 24, scale=0.1), bias=_w(5, scale=0.1)),
+               "cuba": snntorch_cubalif(5, 0.5, 0.5, 0.3),
                "output": nir.Output(output_type=np.array([5]))},
               [("input", "conv1"), ("conv1", "lif1"), ("lif1", "pool1"), ("pool1", "conv2"),
                ("conv2", "lif2"), ("lif2", "pool2"), ("pool2", "flat"), ("flat", "fc"),
@@ -196,6 +209,8 @@ def test_compile_cli_and_fixed_point_check(tmp_path):
     assert "file's equations" in res.output and out.exists()
     res = runner.invoke(cli, ["check", str(out), "--data", "random", "--samples", "8"])
     assert res.exit_code == 0, res.output
+    assert "IR vs the NIR file's equations (forward Euler) at compile time: 0" in \
+        " ".join(res.output.replace("│", " ").split())
     from snnc.artifact import read_artifact
 
     meta = read_artifact(out).meta
@@ -251,9 +266,9 @@ def test_norse_import_spikes_alike(tmp_path):
                "pool": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
                                      padding=np.array([0, 0])),
                "flat": nir.Flatten(input_type=np.array([3, 3, 3]), start_dim=0, end_dim=-1),
-               "fc": nir.Affine(weight=_w(6, 27), bias=_w(6)),
-               "cuba": nir.CubaLIF(tau_syn=np.full(6, 2e-3), tau_mem=np.full(6, 4e-3),
-                                   r=ones(6), v_leak=np.zeros(6), v_threshold=np.full(6, 0.05),
+               "fc": nir.Affine(weight=_w(6, 27, scale=0.1), bias=_w(6, scale=0.1)),
+               "cuba": nir.CubaLIF(tau_syn=np.full(6, 2e-3), tau_mem=np.full(6, 2e-3),
+                                   r=ones(6), v_leak=np.zeros(6), v_threshold=np.full(6, 0.02),
                                    v_reset=np.zeros(6), w_in=ones(6)),
                "fc2": nir.Linear(weight=_w(4, 6)),
                "if": nir.IF(r=np.full(4, 1 / dt), v_threshold=np.full(4, 0.5),
@@ -282,6 +297,7 @@ def test_norse_import_spikes_alike(tmp_path):
             state = None
             for _ in range(T):
                 _, state = net(torch.as_tensor(sample, dtype=torch.float32), state)
+    _fixed_point_check(path, tmp_path, T, dt)
     for name, spikes in ours.items():
         theirs = np.stack(record[name]).reshape(len(x), T, *spikes.shape[2:]).swapaxes(0, 1)
         assert np.array_equal(spikes, theirs > 0), f"{name}: {np.sum(spikes != (theirs > 0))}"
