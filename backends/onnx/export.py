@@ -58,12 +58,12 @@ def build_model(graph: Graph, *, target: str = "loihi2", timesteps: int | None =
                 input_layout: str = "frame") -> OnnxModel:
     """The ONNX step of a fixed-point graph; refuses a float graph, a node type with no
     lowering or a value the integer operators cannot hold, naming the layer."""
-    onnx = require("onnx")
+    onnx, h = require("onnx"), require("onnx.helper")
+    require("onnx.checker")
     if not any(isinstance(n, FxInput) for n in graph):
         raise OnnxError("the ONNX export writes the fixed-point program; this graph is float "
                         "(compile with --target loihi2)")
     lw = lower(graph)
-    h = onnx.helper
 
     def info(name: str, dtype: np.dtype, dims: list) -> Any:
         return h.make_tensor_value_info(name, h.np_dtype_to_tensor_dtype(dtype), dims)
@@ -116,6 +116,7 @@ def read_onnx(path: str | os.PathLike[str]) -> OnnxModel:
     refuses, or one without snnc's metadata and interface is one error line naming the file
     and the node or field."""
     onnx = require("onnx")
+    require("onnx.checker")
     where = f"--onnx-model {os.fspath(path)}"
     with open_regular(path, where, OnnxError) as f:
         data = f.read()
@@ -152,7 +153,7 @@ def read_onnx(path: str | os.PathLike[str]) -> OnnxModel:
 def _check_io(where: str, model: Any, interface: Interface) -> None:
     """Every input, state and record the interface names is a graph input or output of the
     declared element type."""
-    h = require("onnx").helper
+    h = require("onnx.helper")
 
     def types(values) -> dict[str, np.dtype | None]:
         out = {}

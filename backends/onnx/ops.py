@@ -39,6 +39,7 @@ class Builder:
 
     def __init__(self) -> None:
         self.onnx = require("onnx")
+        self.helper, self.numpy_helper = require("onnx.helper"), require("onnx.numpy_helper")
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self._consts: dict[tuple, str] = {}
@@ -54,7 +55,7 @@ class Builder:
     def op(self, op_type: str, *inputs: str, out: str | None = None, **attrs: Any) -> str:
         out = out or self.fresh()
         name = f"{self.layer}/{op_type}/{len(self.nodes)}"
-        self.nodes.append(self.onnx.helper.make_node(op_type, list(inputs), [out], name=name,
+        self.nodes.append(self.helper.make_node(op_type, list(inputs), [out], name=name,
                                                      **attrs))
         return out
 
@@ -65,7 +66,7 @@ class Builder:
         if key is not None and key in self._consts:
             return self._consts[key]
         name = self.fresh()
-        self.initializers.append(self.onnx.numpy_helper.from_array(array, name))
+        self.initializers.append(self.numpy_helper.from_array(array, name))
         if key is not None:
             self._consts[key] = name
         return name
@@ -73,7 +74,7 @@ class Builder:
     # -- integer words (int64 tensors) ------------------------------------------------------
 
     def cast(self, x: str, dtype: Any) -> str:
-        return self.op("Cast", x, to=self.onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype)))
+        return self.op("Cast", x, to=self.helper.np_dtype_to_tensor_dtype(np.dtype(dtype)))
 
     def add(self, *xs: str) -> str:
         total = xs[0]
