@@ -94,7 +94,8 @@ class ShardRun:
         return {k: n - 1 for k, n in sorted(self.attempts.items()) if n > 1}
 
     def summary(self) -> str:
-        head = (f"ray: {len(self.shards)} shards on {self.workers} workers "
+        n, w = len(self.shards), self.workers
+        head = (f"ray: {n} shard{'s' * (n != 1)} on {w} worker{'s' * (w != 1)} "
                 f"({self.cluster} cluster)")
         if not self.retried:
             return f"{head}; no shard retried"
@@ -226,7 +227,7 @@ def _gather(ray, refs: dict, tally, run: ShardRun, tick: Progress) -> list[Check
     pending, shown = list(refs), 0
     while True:
         done, what, run.attempts = ray.get(tally.state.remote())
-        tick(f"{what} ({len(reports)}/{len(refs)} shards)", done - shown)
+        tick(f"{what or 'starting'} ({len(reports)}/{len(refs)} shards done)", done - shown)
         shown = done
         if not pending:
             break
