@@ -68,8 +68,11 @@ def to_nir(graph: Graph, meta=None):
                                              start_dim=0, end_dim=-1), shape,
                                  (int(np.prod(shape)),))
             edges.append((head, key))
-        for i in node.inputs:
-            edges.extend((s, head) for s in sources[i])
+        into = [s for i in node.inputs for s in sources[i]]
+        if len(set(into)) != len(into):
+            raise NirExportError(f"layer {node.name!r} ({node.op}) adds a value to itself; "
+                                 "NIR sums distinct edges, and one edge cannot appear twice")
+        edges.extend((s, head) for s in into)
         nodes[key] = _node(node, graph)
         sources[node.name] = [key]
     for i, out in enumerate(graph.outputs):

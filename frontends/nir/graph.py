@@ -92,6 +92,9 @@ def _inline(graph: NirNode, prefix: str, nodes: dict[str, NirNode],
             continue
         if not top and node.type in ("Input", "Output"):
             node = NirNode(node.path, PASS, node.fields)
+        if path in nodes:
+            raise NirError(f"{node.where()}: its path {path!r} is also a node inside a "
+                           "subgraph; rename one of them")
         nodes[path] = node
         entry[key] = exit_[key] = path
     for a, b in graph.edges:

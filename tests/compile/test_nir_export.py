@@ -180,3 +180,15 @@ def test_readout_exports_as_li(tmp_path):
     ours = simulate(graph, x, 6, record_states=True).states["n"]["v"]
     theirs, _ = _fixtures().snntorch_run(nir.read(path), x, 6, hand=True)
     np.testing.assert_allclose(theirs["n"], ours, rtol=1e-9, atol=1e-12)
+
+
+def test_a_value_added_to_itself_is_refused(tmp_path):
+    from snnc.ir import Add
+
+    g = _ir(LIF(name="n", decay=0.5, threshold=1.0))
+    nodes = [n for n in g if n.name != "n"] + [
+        Add(name="twice", inputs=("fc", "fc")),
+        LIF(name="n", inputs=("twice",), decay=0.5, threshold=1.0)]
+    with pytest.raises(NirExportError, match="layer 'n' .* adds a value to itself"):
+        write_nir(Artifact(Graph.build(nodes)), tmp_path / "m.nir")
+    assert not (tmp_path / "m.nir").exists()
