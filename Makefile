@@ -39,10 +39,10 @@ $(VENV)/.ready: $(DEPS)
 	@# snnTorch (frontends/torch/snntorch.py) likewise: its modules import only torch and
 	@# numpy at load time.
 	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps snntorch==1.0.0
-	@# nirtorch: snnTorch's NIR import (the tests' other runtime) imports it; its deps are nir
-	@# and torch, both installed here.
 	$(VENV)/bin/pip install $(PIP_FLAGS) "loguru>=0.7,<1" -e ".[torch,data,dev,interchange,ray]"
-	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps "nirtorch>=2.0,<3"
+	@# nirtorch: snnTorch's and Norse's NIR importers (the tests' other runtimes) import it.
+	@# norse from its sdist, pure Python: its declared torchvision would pull a CUDA torch.
+	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps "nirtorch>=2.0,<3" norse==1.1.0
 	@touch $@
 
 $(LAVA)/.ready: $(DEPS)

@@ -244,12 +244,12 @@ def test_compile_cli_options(tmp_path):
 
 
 def test_norse_import_spikes_alike(tmp_path):
-    """Norse's own importer (norse.torch.from_nir, where norse is installed: it is no
-    dependency of snnc) on a graph in Norse's convention (r = 1 for LIF and CubaLIF, dt its
-    argument): Conv2d, LIF, SumPool2d, Flatten, Affine, CubaLIF, Linear, IF (Norse ignores an
-    IF's r: r = 1/dt makes NIR's dt r x the plain sum Norse adds). Norse runs in float32,
-    one sample at a time (its Flatten, like snnTorch's, is torch's over a batch)."""
-    pytest.importorskip("norse")
+    """Norse's own importer (norse.torch.from_nir; `make envs` installs norse for this test
+    alone, it is no dependency of snnc) on a graph in Norse's convention (r = 1 for LIF and
+    CubaLIF, dt its argument): Conv2d, LIF, SumPool2d, Flatten, Affine, CubaLIF, Linear, IF
+    (Norse ignores an IF's r: r = 1/dt makes NIR's dt r x the plain sum Norse adds). Norse
+    runs in float32, one sample at a time (its Flatten, like snnTorch's, is torch's over a
+    batch)."""
     import logging
 
     import torch
