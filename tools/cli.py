@@ -575,8 +575,8 @@ EXIT_CHECK_FAILED = 2
 @click.option("--samples", type=click.IntRange(min=1), default=None,
               help="Use the first N samples of --data (default: all; random: 32).")
 @click.option("--backend-samples", type=click.IntRange(min=1), default=None,
-              help="Samples run on the backend for equivalence (default: all for refsim, "
-                   "32 for lava, which runs about 1 s per sample).")
+              help="Samples run on the backend for equivalence (default: all for refsim "
+                   "and onnx, 32 for lava, which runs about 1 s per sample).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Samples run at a time, on the reference simulator and on the backend, "
                    "counts added up: memory holds one batch's records however many samples "
