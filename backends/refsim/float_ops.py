@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +47,7 @@ class Context:
     start: dict[str, int] = field(default_factory=dict)  # first valid step per node
     int_conv2d: Callable | None = None  # the integer convolution kernel (engine="torch")
     window: int | None = None  # T, when hardware timing runs longer than T
+    device: Any = None  # the int engine's torch device
 
     def records(self, name: str) -> bool:
         """Whether node `name`'s states are recorded."""

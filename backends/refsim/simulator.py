@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -15,6 +16,21 @@ from snnc.ir import FxPartialSum, Graph, Input, Neuron
 
 #: One dispatch table for every node type: float rules and integer (fixed-point) rules.
 RULES = {**FLOAT_RULES, **FIXED_RULES}
+#: The engines `simulate` runs (see its docstring).
+ENGINES = ("numpy", "torch", "int")
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What the loop needs of an engine: its rules, its delay line, and a value's nonzero
+    entries as a numpy bool array (spikes, relay messages)."""
+
+    rules: Mapping[type, Callable]
+    delay: Callable[[Any, int, int], Any]
+    nonzero: Callable[[Any], np.ndarray]
+
+
+_NUMPY = _Run(RULES, delay, lambda out: out != 0)
 
 
 @dataclass
@@ -57,6 +73,7 @@ def simulate(
     dtype: type[np.floating] = np.float64,
     timing: str = "zero",
     engine: str = "numpy",
+    device: str | Any | None = None,
 ) -> SimResult:
     """Run a graph for `timesteps` steps on a batch.
 
@@ -66,11 +83,19 @@ def simulate(
     timing: "zero" is the trained model's timing (no delay per hop); "hardware" is the
     chip's pipeline (one step per synaptic hop, branches balanced, see timing.py), run for
     T + latency steps with each layer read in its shifted window.
-    engine: "numpy" (the definition) or "torch" (torch's CPU convolution for the integer
-    synapses, checked exact; see torch_engine.py); both give identical integers.
+    engine: "numpy" (the definition), "torch" (torch's CPU convolution for the integer
+    synapses, checked exact; see torch_engine.py) or "int" (fixed-point graphs only: torch
+    integer tensors end to end, int8 products exact by construction; see int_engine.py);
+    all give identical integers.
+    device: the int engine's torch device ("cpu", the default, or "cuda"); an error if CUDA
+    is asked for and absent, or a device for another engine.
     """
-    if engine not in ("numpy", "torch"):
-        raise SimulationInputError(f"engine must be 'numpy' or 'torch', got {engine!r}")
+    if engine not in ENGINES:
+        raise SimulationInputError(f"engine must be one of {', '.join(map(repr, ENGINES))}, "
+                                   f"got {engine!r}")
+    if device is not None and engine != "int" and str(device) != "cpu":
+        raise SimulationInputError(f"device {str(device)!r} needs engine 'int'; the {engine} "
+                                   "engine runs on the CPU")
     if timing not in ("zero", "hardware"):
         raise SimulationInputError(f"timing must be 'zero' or 'hardware', got {timing!r}")
     if not isinstance(timesteps, int | np.integer) or isinstance(timesteps, bool) or timesteps < 1:
@@ -87,10 +112,13 @@ def simulate(
     if not isinstance(record_states, bool):
         record_states = frozenset(record_states)
     ctx = Context(timesteps, dtype, record_states, feeds)
+    run = _NUMPY
     if engine == "torch":
         from snnc.backends.refsim import torch_engine
 
         ctx.int_conv2d = torch_engine.conv2d
+    elif engine == "int":
+        run, ctx.device = _int_engine(graph, device)
     plan = None
     if timing == "hardware":
         plan = schedule(graph)
@@ -103,20 +131,20 @@ def simulate(
     for name, node in graph.nodes.items():
         ins = [values[i] for i in node.inputs]
         if plan is not None:
-            ins = [delay(v, plan.delays.get((i, name), 0), ctx.timesteps)
+            ins = [run.delay(v, plan.delays.get((i, name), 0), ctx.timesteps)
                    for i, v in zip(node.inputs, ins, strict=True)]
-        out = RULES[type(node)](node, ins, ctx)
+        out = run.rules[type(node)](node, ins, ctx)
         if plan is not None and is_synapse(node):
-            out = delay(out, 1, ctx.timesteps)  # delivered one step after it is computed
+            out = run.delay(out, 1, ctx.timesteps)  # delivered one step after it is computed
         if isinstance(node, Neuron) and node.spiking:
-            spikes = out.astype(bool)
+            spikes = run.nonzero(out)
             if plan is None:
                 result.spikes[name] = spikes
             else:
                 result.raw_spikes[name] = spikes
                 result.spikes[name] = spikes[plan.depth[name]:plan.depth[name] + timesteps]
         if isinstance(node, FxPartialSum):
-            sent = np.broadcast_to(out != 0, (ctx.timesteps, *out.shape[1:]))
+            sent = np.broadcast_to(run.nonzero(out), (ctx.timesteps, *out.shape[1:]))
             result.messages[name] = sent if plan is None else \
                 sent[plan.depth[name]:plan.depth[name] + timesteps]
         for edge in node.inputs:
@@ -130,13 +158,28 @@ def simulate(
     return result
 
 
+def _int_engine(graph: Graph, device) -> tuple[_Run, Any]:
+    """The int engine's rules and its device (torch is imported only here)."""
+    from snnc.backends.refsim import int_engine
+
+    for node in graph:
+        if type(node) not in int_engine.INT_RULES:
+            raise SimulationInputError(
+                f"engine 'int' runs fixed-point graphs; node {node.name!r} ({node.op}) is a "
+                "float node: use engine 'numpy' or 'torch' for float graphs")
+    return (_Run(int_engine.INT_RULES, int_engine.delay, int_engine.host_bool),
+            int_engine.device_of(device))
+
+
 def hardware_record(graph: Graph, inputs: np.ndarray | Mapping[str, np.ndarray],
-                    timesteps: int) -> dict[str, np.ndarray]:
+                    timesteps: int, *, engine: str = "numpy", device: str | Any | None = None
+                    ) -> dict[str, np.ndarray]:
     """The hardware-timed run at every step, pipeline fill included: `[T + latency, batch,
     ...]` spikes per spiking layer and v per non-spiking neuron (the readout). This is what
     the Lava backend returns, and what it is compared with."""
     readouts = [n.name for n in graph if isinstance(n, Neuron) and not n.spiking]
-    ref = simulate(graph, inputs, timesteps, timing="hardware", record_states=readouts)
+    ref = simulate(graph, inputs, timesteps, timing="hardware", record_states=readouts,
+                   engine=engine, device=device)
     return {**ref.raw_spikes,
             **{n: s["v"] for n, s in ref.states.items() if n not in ref.raw_spikes}}
 
