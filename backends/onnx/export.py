@@ -16,11 +16,14 @@ input frame given each step (the same frame, or frame t of a sequence and zeros 
 
 Metadata (`metadata_props`): snnc.format, snnc.version, snnc.target, snnc.timesteps (T),
 snnc.latency, snnc.timing ("hardware"), snnc.input_shape, snnc.input_layout, snnc.interface
-(JSON: inputs, states, records with their depths).
+(JSON: inputs, states, records with their depths), snnc.sha256 (of the serialized graph
+and the metadata above: a byte changed in a weight is found when the file is read, not as
+mismatches later).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -42,7 +45,7 @@ OPSET = 21  # BitwiseXor needs 18; onnxruntime 1.17 and later run 21
 IR_VERSION = 10
 _REQUIRED_META = ("snnc.format", "snnc.version", "snnc.target", "snnc.timesteps",
                   "snnc.latency", "snnc.timing", "snnc.input_shape", "snnc.input_layout",
-                  "snnc.interface")
+                  "snnc.interface", "snnc.sha256")
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ def build_model(graph: Graph, *, target: str = "loihi2", timesteps: int | None =
             f"{i['name']} {i['layout']} float64" for i in inputs),
         "snnc.interface": json.dumps(lw.interface.to_json()),
     }
+    meta["snnc.sha256"] = _digest(model.graph, meta)
     h.set_model_props(model, meta)
     onnx.checker.check_model(model)
     return OnnxModel(model.SerializeToString(), meta, lw.interface)
@@ -105,6 +109,15 @@ def write_onnx(artifact: Artifact, path: str | os.PathLike[str]) -> None:
     """`snnc export --format onnx`: the whole model, or nothing (built before a byte is
     written)."""
     write_atomic(path, artifact_model(artifact).data)
+
+
+def _digest(graph, meta: dict[str, str]) -> str:
+    """SHA-256 of the serialized graph and the other snnc metadata: a byte changed anywhere
+    that matters (a weight, the interface) is found when the file is read."""
+    h = hashlib.sha256(graph.SerializeToString())
+    h.update(json.dumps({k: v for k, v in meta.items() if k != "snnc.sha256"},
+                        sort_keys=True).encode())
+    return h.hexdigest()
 
 
 def _one_line(text: str) -> str:
@@ -130,6 +143,10 @@ def read_onnx(path: str | os.PathLike[str]) -> OnnxModel:
     except Exception as err:  # onnx.checker.ValidationError, and the C++ checker's others
         raise OnnxError(f"{where}: ONNX's checker refuses it: {_one_line(err)[:400]}") from None
     meta = {p.key: p.value for p in model.metadata_props}
+    odd = [k for k, v in meta.items() if not (isinstance(k, str) and isinstance(v, str))]
+    if odd:
+        raise OnnxError(f"{where}: field metadata_props[{odd[0]!r}] is not UTF-8 text "
+                        "(damaged)")
     missing = [k for k in _REQUIRED_META if k not in meta]
     if missing:
         raise OnnxError(f"{where}: field metadata_props[{missing[0]!r}] is missing; not a model "
@@ -137,12 +154,19 @@ def read_onnx(path: str | os.PathLike[str]) -> OnnxModel:
     if meta["snnc.format"] != FORMAT_NAME:
         raise OnnxError(f"{where}: field metadata_props['snnc.format'] = "
                         f"{meta['snnc.format']!r}; this snnc reads {FORMAT_NAME!r}")
+    if _digest(model.graph, meta) != meta["snnc.sha256"]:
+        raise OnnxError(f"{where}: the graph or metadata is not what snnc wrote: the SHA-256 "
+                        "differs from field metadata_props['snnc.sha256'] (damaged, or changed "
+                        "after export)")
     try:
         doc = json.loads(meta["snnc.interface"])
         interface = Interface(list(doc["inputs"]), list(doc["states"]), list(doc["records"]),
                               int(doc["latency"]))
-        for entry in interface.inputs + interface.states + interface.records:
-            np.dtype(entry["dtype"]), list(entry["shape"])
+        for entries, keys in ((interface.inputs, ("name",)),
+                              (interface.states, ("name", "next", "batched")),
+                              (interface.records, ("layer", "kind", "depth"))):
+            for entry in entries:
+                np.dtype(entry["dtype"]), list(entry["shape"]), [entry[k] for k in keys]
     except (ValueError, KeyError, TypeError) as err:
         raise OnnxError(f"{where}: field metadata_props['snnc.interface'] is not the interface "
                         f"snnc writes ({_one_line(err)})") from None

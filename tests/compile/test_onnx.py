@@ -261,8 +261,12 @@ def damaged(model: bytes) -> dict[str, bytes]:
     broken = onnx.ModelProto()
     broken.CopyFrom(m)
     broken.graph.node[5].input[0] = "nothing"
+    weight = max(m.graph.initializer, key=lambda t: len(t.raw_data)).raw_data
+    at = model.index(weight) + len(weight) // 2
+    flipped = model[:at] + bytes([model[at] ^ 4]) + model[at + 1:]
     return {**cut, "garbage": b"\x08\x07" + bytes(range(256)) * 4, "empty": b"",
-            "no-metadata": plain.SerializeToString(), "dangling": broken.SerializeToString()}
+            "no-metadata": plain.SerializeToString(), "dangling": broken.SerializeToString(),
+            "weight-bit-flipped": flipped}
 
 
 def test_damaged_models_are_refused_in_one_line_with_no_output(examples, tmp_path):
@@ -286,6 +290,8 @@ def test_damaged_models_are_refused_in_one_line_with_no_output(examples, tmp_pat
     assert "export the model from this artifact" in line
     assert "nothing" in str(pytest.raises(OnnxError, read_onnx, tmp_path / "dangling.onnx")
                             .value)
+    assert "snnc.sha256" in str(pytest.raises(OnnxError, read_onnx,
+                                              tmp_path / "weight-bit-flipped.onnx").value)
 
 
 def test_a_float_artifact_is_refused_and_nothing_is_written(tmp_path, residual_graph):
