@@ -87,6 +87,7 @@ class Lowering:
         plan = schedule(graph)
         self.depth, self.delays = plan.depth, plan.delays
         self.values: dict[str, Value] = {}
+        self.line_values: dict[str, Value] = {}  # each delay line, by the node it delays
         self.interface = Interface(latency=plan.latency)
         self.graph_inputs: list[tuple[str, np.dtype, list]] = []
         self.graph_outputs: list[tuple[str, np.dtype, list]] = []
@@ -120,7 +121,7 @@ class Lowering:
         lag = self.lag(source, reader)
         if not lag:
             return self.values[source]
-        line = self.values[f"{source}/delay"]
+        line = self.line_values[source]
         tap = self.b.op("Gather", line.name, self.b.const(self.lines[source] - lag), axis=1)
         return Value(tap, line.dtype, line.limits)
 
@@ -155,7 +156,7 @@ class Lowering:
         n, b = self.lines[node.name], self.b
         key = self.state(f"{node.name}/delay", [n, *node.type.shape], value.dtype,
                          layer=node.name)
-        self.values[f"{node.name}/delay"] = Value(key, value.dtype, value.limits)
+        self.line_values[node.name] = Value(key, value.dtype, value.limits)
         new = b.op("Unsqueeze", value.name, b.const([1]))
         if n > 1:
             old = b.op("Slice", key, b.const([1]), b.const([n]), b.const([1]))

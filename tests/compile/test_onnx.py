@@ -36,6 +36,7 @@ from snnc.errors import UnsupportedNodeError
 from snnc.ir import (
     Add,
     FxConv2d,
+    FxCubaLIF,
     FxDense,
     FxInput,
     FxLIF,
@@ -44,6 +45,7 @@ from snnc.ir import (
     Graph,
     Input,
 )
+from snnc.ir.neuron import CUBA_RESETS
 from snnc.passes.split_fan_in import split_fan_in
 from snnc.targets import LOIHI2
 from snnc.tools.pass_runner import compile_graph
@@ -132,6 +134,31 @@ def test_a_split_fan_in_matches_the_reference(seed):
     records = onnx_run(graph, x, 4)
     assert_same(records, hardware_record(graph, x, 4))
     assert records["s1"].any() and records["s0"].any()
+
+
+@pytest.mark.parametrize("reset", CUBA_RESETS)
+@pytest.mark.parametrize("delayed", [True, False])
+def test_every_cuba_reset_and_current_decay_matches_the_reference(reset, delayed):
+    """FxCubaLIF's every reset rule, delayed or not, with a current state (du < 4095), and
+    an FxLIF with a current state and soft reset, on random weights and biases."""
+    rng = np.random.default_rng(len(reset) + 7 * delayed)
+    vth = 40
+    graph = Graph.build([
+        FxInput(name="x", shape=(12,), scale=255.0),
+        FxDense(name="fc1", inputs=("x",), weight=weights(rng, (16, 12)), weight_exp=-5),
+        FxCubaLIF(name="cuba", inputs=("fc1",), du=int(rng.integers(500, 3000)), dv=900,
+                  vth=vth, reset=reset, reset_delay=delayed, reset_sub=(vth << 6) + 1,
+                  bias_mant=rng.integers(-200, 200, 16), bias_exp=2),
+        FxDense(name="fc2", inputs=("cuba",), weight=weights(rng, (8, 16)), weight_exp=1),
+        FxLIF(name="lif", inputs=("fc2",), du=1500, dv=300, vth=vth, reset="soft",
+              reset_sub=vth << 6),
+        FxDense(name="fc3", inputs=("lif",), weight=weights(rng, (3, 8))),
+        FxReadout(name="out", inputs=("fc3",), dv=10, bias_mant=-5, bias_exp=1),
+    ])
+    x = rng.random((6, 8, 12))
+    records = onnx_run(graph, x, 6)
+    assert_same(records, hardware_record(graph, x, 6))
+    assert 0 < records["cuba"].mean() < 1 and records["lif"].any()
 
 
 # -- random residual graphs, compiled from float IR --------------------------------------------
