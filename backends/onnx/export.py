@@ -10,7 +10,7 @@ input frame given each step (the same frame, or frame t of a sequence and zeros 
              state/step              int64 scalar, the step counter
              state/<layer>/<var>     int64 [batch, *shape]: u, v (LIF, CubaLIF), v and m
                                      (CLIF), v (readout)
-             state/<node>/delay      [batch, L, *shape]: the node's last L values
+             state/<node>/delay<k>   [batch, *shape]: the node's value k steps ago
     outputs  <layer>                 uint8 spikes of each spiking layer, int64 v of a readout
              state_next/...          the states after the step
 

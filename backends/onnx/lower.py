@@ -6,10 +6,20 @@ lowering is refused by name.
 
 The step is the chip's, as analyses/timing.py schedules it: every synapse delivers at step t
 what it computed at step t - 1, and an edge the schedule delays by d steps reads its source d
-steps late. So the model carries, besides the neurons' states, one delay line per node whose
-value is read late: `state/<node>/delay`, shaped `[batch, L, *shape]`, oldest first, L the
-longest lag any reader takes (1 for a synapse read on time). A neuron does not update before
-its depth (the step its first valid input arrives): `state/step`, the step counter, gates it.
+steps late. So the model carries, besides the neurons' states, the past values of every node
+read late: `state/<node>/delay<k>`, its value k steps ago, for k up to the longest lag any
+reader takes (1 for a synapse read on time).
+
+A neuron does not update before its depth (the step its first valid input arrives; its bias
+is held off). Gating its bias alone is enough, and is what the model does (`state/step`, the
+step counter, against the depth): before its depth every node's value is 0, by induction in
+graph order. An input's depth is 0. A synapse delivers at t what it computed at t - 1 from
+its input read at t - 1 - d (d its edge's delay), before that input's depth: 0, and
+conv(0) << e = 0. An Add or a merge reads each input delayed to its own depth, a slice or a
+relay passes its input on: 0. A neuron with input 0, state 0 and no bias stays at 0 in every
+rule (decay(0) = 0, wrap and clip of 0 are 0, and 0 > vth << 6 never holds since vth >= 0;
+CLIF's M gets (0 * g) >> 12 = 0), so it sends no spike. Hence an ungated neuron before its
+depth computes what the reference simulator's held neuron holds.
 
 Integers: the synapses run ConvInteger / MatMulInteger on 8-bit operands with int32
 accumulation (spikes and graded inputs as uint8 or int8, a wider graded input cut into byte
@@ -20,6 +30,7 @@ export. The rest is int64 arithmetic (`ops.Builder`), exact for the format's wor
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -50,17 +61,21 @@ from snnc.ir.widths import FORMAT
 
 _ACT, _VTH, _FRAC = FORMAT.act_shift, FORMAT.vth_shift, FORMAT.sigmoid_frac_bits
 _ACC = 1 << 31  # ConvInteger's and MatMulInteger's int32 accumulator
+_WRAP = 1 << (FORMAT.state_bits - 1)
 
 
 @dataclass(frozen=True)
 class Value:
     """A tensor of the step, `[batch, *shape]`: its ONNX name, element type and, for a
     synapse's operand (spikes, a graded payload), the range of its integers (what bounds the
-    synapse's accumulator, and how a payload wider than 8 bits is cut into bytes)."""
+    synapse's accumulator, and how a payload wider than 8 bits is cut into bytes); for a
+    synaptic input, a bound on its magnitude from the weights (None: unknown), which lets a
+    neuron leave out a 24-bit wrap that cannot happen."""
 
     name: str
     dtype: np.dtype
     limits: tuple[int, int] | None = None
+    bound: int | None = None
 
 
 @dataclass
@@ -87,7 +102,7 @@ class Lowering:
         plan = schedule(graph)
         self.depth, self.delays = plan.depth, plan.delays
         self.values: dict[str, Value] = {}
-        self.line_values: dict[str, Value] = {}  # each delay line, by the node it delays
+        self.past: dict[str, Value] = {}  # a node read late: its value (kind, bounds)
         self.interface = Interface(latency=plan.latency)
         self.graph_inputs: list[tuple[str, np.dtype, list]] = []
         self.graph_outputs: list[tuple[str, np.dtype, list]] = []
@@ -121,9 +136,7 @@ class Lowering:
         lag = self.lag(source, reader)
         if not lag:
             return self.values[source]
-        line = self.line_values[source]
-        tap = self.b.op("Gather", line.name, self.b.const(self.lines[source] - lag), axis=1)
-        return Value(tap, line.dtype, line.limits)
+        return dataclasses.replace(self.past[source], name=f"state/{source}/delay{lag}")
 
     def gate(self, node: Node) -> str:
         """True from the node's depth on: before it, a neuron does not update."""
@@ -152,16 +165,14 @@ class Lowering:
                 self.values[node.name] = value
 
     def _push(self, node: Node, value: Value) -> None:
-        """Shift the node's delay line by one step, this step's value entering last."""
-        n, b = self.lines[node.name], self.b
-        key = self.state(f"{node.name}/delay", [n, *node.type.shape], value.dtype,
-                         layer=node.name)
-        self.line_values[node.name] = Value(key, value.dtype, value.limits)
-        new = b.op("Unsqueeze", value.name, b.const([1]))
-        if n > 1:
-            old = b.op("Slice", key, b.const([1]), b.const([n]), b.const([1]))
-            new = b.op("Concat", old, new, axis=1)
-        b.op("Identity", new, out=f"state_next/{node.name}/delay")
+        """The node's past values move one step back: delay1 <- this step's, delay<k> <-
+        delay<k-1>."""
+        self.past[node.name] = value
+        for k in range(1, self.lines[node.name] + 1):
+            self.state(f"{node.name}/delay{k}", list(node.type.shape), value.dtype,
+                       layer=node.name)
+            newer = value.name if k == 1 else f"state/{node.name}/delay{k - 1}"
+            self.b.op("Identity", newer, out=f"state_next/{node.name}/delay{k}")
 
     def record(self, node: Node, value: str, dtype, kind: str) -> None:
         self.b.op("Identity", value, out=node.name)
@@ -253,9 +264,21 @@ def _accumulate(lw: Lowering, node: Node, x: Value, w8: np.ndarray, product) -> 
     return lw.b.add(*terms)
 
 
-def _synaptic(lw: Lowering, acc: str, factor: int, exp: int) -> Value:
-    b = lw.b
-    return Value(b.shift(b.mul(acc, factor), exp), np.dtype(np.int64))
+def _shifted_bound(bound: int | None, exp: int) -> int | None:
+    """A bound on |y << exp| (a floor shift for exp < 0) from one on |y|."""
+    if bound is None:
+        return None
+    return bound << exp if exp >= 0 else (bound >> -exp) + 1
+
+
+def _synaptic(lw: Lowering, node: FxConv2d | FxDense, x: Value, acc: str, factor: int
+              ) -> Value:
+    b, exp = lw.b, node.weight_exp
+    w = np.abs(np.asarray(node.weight, np.int64)).reshape(node.weight.shape[0], -1)
+    lo, hi = x.limits  # type: ignore[misc]  # checked by _planes
+    bound = int(w.sum(axis=1).max(initial=0)) * max(abs(lo), abs(hi))
+    return Value(b.shift(b.mul(acc, factor), exp), np.dtype(np.int64),
+                 bound=_shifted_bound(bound, exp))
 
 
 def _fx_conv2d(lw: Lowering, node: FxConv2d, ins: list[Value]) -> Value:
@@ -264,7 +287,7 @@ def _fx_conv2d(lw: Lowering, node: FxConv2d, ins: list[Value]) -> Value:
     w = lw.b.const(w8, w8.dtype)
     acc = _accumulate(lw, node, ins[0], w8, lambda x: lw.b.op(
         "ConvInteger", x, w, pads=[ph, pw, ph, pw], strides=[sh, sw]))
-    return _synaptic(lw, acc, factor, node.weight_exp)
+    return _synaptic(lw, node, ins[0], acc, factor)
 
 
 def _fx_dense(lw: Lowering, node: FxDense, ins: list[Value]) -> Value:
@@ -272,7 +295,7 @@ def _fx_dense(lw: Lowering, node: FxDense, ins: list[Value]) -> Value:
     w = lw.b.const(np.ascontiguousarray(w8.T), w8.dtype)
     acc = _accumulate(lw, node, ins[0], w8, lambda x: lw.b.op(
         "MatMulInteger", lw.b.op("Reshape", x, lw.b.const([0, -1])), w))
-    return _synaptic(lw, acc, factor, node.weight_exp)
+    return _synaptic(lw, node, ins[0], acc, factor)
 
 
 def _synaptic_inputs(lw: Lowering, node: Node, ins: list[Value]) -> list[str]:
@@ -282,13 +305,19 @@ def _synaptic_inputs(lw: Lowering, node: Node, ins: list[Value]) -> list[str]:
     return [x.name for x in ins]
 
 
+def _sum_bound(ins: list[Value]) -> int | None:
+    return None if any(x.bound is None for x in ins) else sum(x.bound for x in ins)
+
+
 def _add(lw: Lowering, node: Add, ins: list[Value]) -> Value:
-    return Value(lw.b.add(*_synaptic_inputs(lw, node, ins)), np.dtype(np.int64))
+    return Value(lw.b.add(*_synaptic_inputs(lw, node, ins)), np.dtype(np.int64),
+                 bound=_sum_bound(ins))
 
 
 def _fx_merge(lw: Lowering, node: FxMerge, ins: list[Value]) -> Value:
     total = lw.b.add(*_synaptic_inputs(lw, node, ins))
-    return Value(lw.b.shift(total, node.weight_exp), np.dtype(np.int64))
+    return Value(lw.b.shift(total, node.weight_exp), np.dtype(np.int64),
+                 bound=_shifted_bound(_sum_bound(ins), node.weight_exp))
 
 
 def _channel_slice(lw: Lowering, node: FxChannelSlice, ins: list[Value]) -> Value:
@@ -306,23 +335,26 @@ def _fx_partial_sum(lw: Lowering, node: FxPartialSum, ins: list[Value]) -> Value
 
 class _Neuron:
     """A neuron's states and records: each state variable read from `state/<layer>/<var>`
-    and written back gated (unchanged before the layer's depth)."""
+    and written to `state_next/<layer>/<var>`; its bias held off before the layer's depth
+    (the module docstring says why that is all the holding needed)."""
 
     def __init__(self, lw: Lowering, node, ins: list[Value]) -> None:
         self.lw, self.node, self.b = lw, node, lw.b
         (self.a,) = _synaptic_inputs(lw, node, ins)
+        self.a_bound = ins[0].bound
         self.shape = list(node.type.shape)
-        self.gate = lw.gate(node)
         bias = channel_view(np.asarray(node.bias_mant, np.int64), node.type.shape)
         bias = np.asarray(bias) << node.bias_exp
-        self.bias = self.b.const(bias) if np.any(bias) else None
+        self.bias = None
+        if np.any(bias):
+            self.bias = self.b.op("Where", lw.gate(node), self.b.const(bias), self.b.const(0))
 
     def state(self, var: str) -> str:
         return self.lw.state(f"{self.node.name}/{var}", self.shape, np.int64,
                              layer=self.node.name)
 
-    def update(self, var: str, old: str, new: str) -> None:
-        self.b.op("Where", self.gate, new, old, out=f"state_next/{self.node.name}/{var}")
+    def update(self, var: str, new: str) -> None:
+        self.b.op("Identity", new, out=f"state_next/{self.node.name}/{var}")
 
     def decay_plus(self, x: str, d: int, *terms: str | None) -> str:
         """decay(x, d) plus the given terms (None terms and a zero decay left out)."""
@@ -332,9 +364,16 @@ class _Neuron:
     def act(self) -> str:
         return self.b.mul(self.a, 1 << _ACT)
 
+    def wrapped_act(self) -> str:
+        """wrap24(a << 6), the wrap left out where the synapses' weights bound |a << 6|
+        below 2^23 (where it cannot change a value)."""
+        if self.a_bound is not None and self.a_bound << _ACT < _WRAP:
+            return self.act()
+        return self.b.wrap24(self.act())
+
     def spikes(self, fired: str) -> str:
-        """The gated spikes (uint8, the next synapses' operand), recorded as the layer."""
-        out = self.b.cast(self.b.op("And", fired, self.gate), np.uint8)
+        """The spikes (uint8, the next synapses' operand), recorded as the layer."""
+        out = self.b.cast(fired, np.uint8)
         self.lw.record(self.node, out, np.uint8, "spikes")
         return out
 
@@ -345,11 +384,11 @@ class _Neuron:
 def _fx_lif(lw: Lowering, node: FxLIF, ins: list[Value]) -> Value:
     n, b = _Neuron(lw, node, ins), lw.b
     if node.du == FORMAT.decay_max:  # no current state: decay(u, 4096) is 0
-        u = b.wrap24(n.act())
+        u = n.wrapped_act()
     else:
         u_old = n.state("u")
         u = b.wrap24(n.decay_plus(u_old, node.du + 1, n.act()))
-        n.update("u", u_old, u)
+        n.update("u", u)
     v_old = n.state("v")
     v = b.clip24(n.decay_plus(v_old, node.dv, u, n.bias))
     fired = b.op("Greater", v, n.theta())
@@ -357,7 +396,7 @@ def _fx_lif(lw: Lowering, node: FxLIF, ins: list[Value]) -> Value:
         v = b.where_zero(fired, v)
     else:
         v = b.op("Sub", v, b.mul(b.cast(fired, np.int64), node.reset_sub))
-    n.update("v", v_old, v)
+    n.update("v", v)
     return Value(n.spikes(fired), np.dtype(np.uint8), (0, 1))
 
 
@@ -365,11 +404,11 @@ def _fx_cuba_lif(lw: Lowering, node: FxCubaLIF, ins: list[Value]) -> Value:
     n, b = _Neuron(lw, node, ins), lw.b
     theta, sub, reset = n.theta(), node.reset_sub, node.reset
     if node.du == FORMAT.decay_max:
-        u = b.wrap24(n.act())
+        u = n.wrapped_act()
     else:
         u_old = n.state("u")
         u = b.wrap24(n.decay_plus(u_old, node.du + 1, n.act()))
-        n.update("u", u_old, u)
+        n.update("u", u)
     v_old = n.state("v")
     was = b.op("Greater", v_old, theta)  # r: v of the previous step above threshold
     r = b.cast(was, np.int64)
@@ -388,14 +427,14 @@ def _fx_cuba_lif(lw: Lowering, node: FxCubaLIF, ins: list[Value]) -> Value:
             v = b.clip24(b.op("Sub", h, b.mul(s_minus_r, sub)))
         else:
             v = b.clip24(b.op("Mul", h, b.op("Sub", b.const(1), s_minus_r)))
-    n.update("v", v_old, v)
+    n.update("v", v)
     return Value(n.spikes(fired), np.dtype(np.uint8), (0, 1))
 
 
 def _fx_clif(lw: Lowering, node: FxCLIF, ins: list[Value]) -> Value:
     n, b = _Neuron(lw, node, ins), lw.b
     v_old, m_old = n.state("v"), n.state("m")
-    h = b.clip24(n.decay_plus(v_old, node.dv, b.wrap24(n.act()), n.bias))
+    h = b.clip24(n.decay_plus(v_old, node.dv, n.wrapped_act(), n.bias))
     fired = b.op("Greater", h, n.theta())
     s = b.cast(fired, np.int64)
     sig_lut = np.asarray(node.sig_lut, np.int64)
@@ -408,16 +447,16 @@ def _fx_clif(lw: Lowering, node: FxCLIF, ins: list[Value]) -> Value:
     step = b.op("Min", b.floor_shift(m, node.m_shift), b.const(len(reset_lut) - 1))
     sub = b.op("Add", b.const(node.reset_sub), b.op("Gather", b.const(reset_lut), step))
     v = b.clip24(b.op("Sub", h, b.op("Mul", s, sub)))
-    n.update("v", v_old, v)
-    n.update("m", m_old, m)
+    n.update("v", v)
+    n.update("m", m)
     return Value(n.spikes(fired), np.dtype(np.uint8), (0, 1))
 
 
 def _fx_readout(lw: Lowering, node: FxReadout, ins: list[Value]) -> Value:
     n, b = _Neuron(lw, node, ins), lw.b
     v_old = n.state("v")
-    v = b.clip24(n.decay_plus(v_old, node.dv, b.wrap24(n.act()), n.bias))
-    n.update("v", v_old, v)
+    v = b.clip24(n.decay_plus(v_old, node.dv, n.wrapped_act(), n.bias))
+    n.update("v", v)
     lw.record(node, f"state_next/{node.name}/v", np.int64, "v")
     return Value(f"state_next/{node.name}/v", np.dtype(np.int64))
 
