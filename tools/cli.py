@@ -502,8 +502,10 @@ def inspect(artifact: Path, cost_data: str | None, cost_samples: int) -> None:
 @click.option("--timing", type=click.Choice(["zero", "hardware"]), default="zero",
               show_default=True, help="zero: the trained model's timing; hardware: one step "
               "per synaptic hop (spikes are still reported in each layer's window).")
-@click.option("--engine", type=click.Choice(["numpy", "torch"]), default="numpy",
-              show_default=True, help="torch: torch's CPU convolution, checked exact.")
+@click.option("--engine", type=click.Choice(["numpy", "torch", "int"]), default=None,
+              help="The reference simulator's engine (default: --refsim-engine, numpy). "
+              "torch: torch's CPU convolution, checked exact; int: fixed-point graphs on torch "
+              "integer tensors, on --refsim-device (cpu or cuda).")
 @click.option("--reference", is_flag=True,
               help="Run the artifact's float reference graph instead of its target graph.")
 @click.option("--backend", type=click.Choice(list(backends())), default="refsim",
@@ -512,7 +514,7 @@ def inspect(artifact: Path, cost_data: str | None, cost_samples: int) -> None:
                                                     "target)"))
 @backend_options
 def simulate(artifact: Path, input_path: Path, timesteps: int | None,
-             output: Path | None, timing: str, engine: str, reference: bool, backend: str,
+             output: Path | None, timing: str, engine: str | None, reference: bool, backend: str,
              **backend_settings) -> None:
     """Run an artifact on the reference simulator (bit-accurate for a quantized target), or
     on Lava with --backend lava, and print spike counts per layer."""
@@ -545,7 +547,9 @@ def simulate(artifact: Path, input_path: Path, timesteps: int | None,
         _simulate_backend(runner, graph, x, int(steps), output,
                           "float" if reference or art.target == "float" else "fixed")
         return
-    result = run(graph, x, int(steps), timing=timing, engine=engine)
+    result = run(graph, x, int(steps), timing=timing,
+                 engine=engine or backend_settings.get("refsim_engine") or "numpy",
+                 device=backend_settings.get("refsim_device"))
     _print_result(result)
     if art.target != "float" and not reference:
         from snnc.tools.report import cost
