@@ -183,9 +183,8 @@ class _Product:
         self.bound = int(np.abs(w).sum(axis=1).max(initial=0)) * xmax
         self.scale_bits, self.offset = 0, 0
         k = w.shape[1]
-        nonzero = w[w != 0]
-        z = int(min((int(v & -v).bit_length() - 1 for v in np.unique(np.abs(nonzero))),
-                    default=0))
+        bits = int(np.bitwise_or.reduce(np.abs(w).ravel(), initial=0))
+        z = (bits & -bits).bit_length() - 1 if bits else 0  # 2^z divides every weight
         q = w >> z
         qlo, qhi = int(q.min(initial=0)), int(q.max(initial=0))
         offset = 0 if -128 <= qlo and qhi <= 127 else (qlo + 128 if qhi - qlo <= 255 else None)
