@@ -67,14 +67,15 @@ def test_the_builtin_backends_declare_what_check_needs():
 
 
 def test_importing_the_contract_or_the_registry_loads_neither_torch_nor_lava():
-    """The registry loads both built-in backends (Lava's through its subprocess runner) in
-    any environment: nothing imports torch or lava-nc."""
+    """The registry loads the built-in backends (Lava's through its subprocess runner) in
+    any environment: nothing imports torch, lava-nc, onnx or onnxruntime."""
     code = ("import sys, snnc.backends as b\n"
             "assert 'snnc.backends.refsim' not in sys.modules, 'refsim at import'\n"
             "assert 'snnc.backends.lava' not in sys.modules, 'lava backend at import'\n"
-            "assert sorted(b.backends()) == ['lava', 'refsim']\n"
+            "assert sorted(b.backends()) == ['lava', 'onnx', 'refsim']\n"
             "import snnc.tools.cli\n"
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'lava'))\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'lava', "
+            "'onnx', 'onnxruntime'))\n"
             "assert not bad, bad\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -103,12 +104,13 @@ def test_a_backend_that_declares_nonsense_is_refused(registry, attrs, message):
 
 
 def test_an_unknown_backend_names_the_registered_ones(registry):
-    with pytest.raises(BackendError, match=r"unknown backend 'onnx'; registered: refsim, lava"):
-        get_backend("onnx")
-    register(_declared("onnx_like"))
-    with pytest.raises(BackendError, match=r"registered: refsim, lava, onnx_like"):
-        get_backend("onnx")
-    assert get_backend("onnx_like").name == "onnx_like"
+    with pytest.raises(BackendError, match=r"unknown backend 'tpu'; registered: refsim, lava, "
+                                           r"onnx"):
+        get_backend("tpu")
+    register(_declared("tpu_like"))
+    with pytest.raises(BackendError, match=r"registered: refsim, lava, onnx, tpu_like"):
+        get_backend("tpu")
+    assert get_backend("tpu_like").name == "tpu_like"
 
 
 def test_unknown_options_are_refused_and_defaults_apply():
@@ -136,9 +138,9 @@ def test_the_command_line_takes_choices_and_options_from_the_registry():
 def test_an_unknown_backend_on_the_command_line_lists_the_choices(tmp_path):
     from click.testing import CliRunner
 
-    result = CliRunner().invoke(cli, ["check", str(tmp_path / "m.snnc"), "--backend", "onnx"])
+    result = CliRunner().invoke(cli, ["check", str(tmp_path / "m.snnc"), "--backend", "tpu"])
     assert result.exit_code == 2
-    assert "'onnx' is not one of 'refsim', 'lava'" in result.output
+    assert "'tpu' is not one of 'refsim', 'lava', 'onnx'" in result.output
 
 
 def test_refsim_runs_the_hardware_record_of_the_precision_asked(compiled, inputs):
