@@ -51,21 +51,19 @@ SPECS = {"stbp_resnet": "models.py:stbp_resnet", "clif_vgg": "models.py:clif_vgg
          "clif_preact_resnet": "models.py:clif_preact_resnet",
          "stbp_custom": "stbp_custom.py:stbp_custom_net"}
 PROJECT = (1, 2, 4, 8, 16, 32, 64)
-REPEAT = 3  # each figure: the shortest of 3 runs
+REPEAT = 3  # rounds; each figure the shortest of its 3 runs
 
 
-def _timed(fn, repeat: int = 1):
-    """(the shortest of `repeat` wall times, the last result): the machine is shared, and
-    the shortest run is the one least slowed by the others."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
+def _timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
 
 
 def measure(path: Path, backend: str, samples: int, source: str) -> dict:
+    """Every figure the shortest of REPEAT rounds, each round timing every variant in turn
+    (single process, 1 worker, 2 workers): the machine is shared, and a busy spell then
+    slows one round of each, not every run of one variant."""
     import ray
 
     art = read_artifact(path)
@@ -74,28 +72,38 @@ def measure(path: Path, backend: str, samples: int, source: str) -> dict:
                 "thresholds": Thresholds(max_accuracy_drop=100)}
     data = load_data(source, art, samples, T)
     one = data.head(1)
-    single_1, _ = _timed(lambda: run_check(art, str(path), one, **settings), REPEAT)
-    single, doc = _timed(lambda: run_check(art, str(path), data, **settings).to_json(),
-                         REPEAT)
-    out = {"single": single, "single_1": single_1, "workers": {}}
-    for workers in (1, 2):
-        start, _ = _timed(lambda w=workers: ray.init(
-            address="local", num_cpus=w, include_dashboard=False, log_to_driver=False,
-            logging_level=logging.ERROR, object_store_memory=shard.OBJECT_STORE_BYTES))
-        try:  # the first run starts the workers' Python and imports snnc there
-            cold, _ = _timed(lambda w=workers: shard.run_sharded(
-                art, str(path), one, workers=w, **settings))
-            sharded_1, _ = _timed(lambda w=workers: shard.run_sharded(
-                art, str(path), one, workers=w, **settings), REPEAT)
-            wall, (report, _) = _timed(lambda w=workers: shard.run_sharded(
-                art, str(path), data, workers=w, **settings), REPEAT)
-        finally:
-            ray.shutdown()
-        if report.to_json() != doc:
-            raise SystemExit(f"{workers} workers: the sharded report differs from one "
-                             "process's")
-        out["workers"][workers] = {"start": start, "cold": cold, "sharded_1": sharded_1,
-                                   "wall": wall}
+    times: dict[str, list[float]] = {}
+
+    def keep(key: str, fn):
+        seconds, out = _timed(fn)
+        times.setdefault(key, []).append(seconds)
+        return out
+
+    for _ in range(REPEAT):
+        keep("single_1", lambda: run_check(art, str(path), one, **settings))
+        doc = keep("single", lambda: run_check(art, str(path), data, **settings).to_json())
+        for w in (1, 2):
+            keep(f"start{w}", lambda w=w: ray.init(
+                address="local", num_cpus=w, include_dashboard=False, log_to_driver=False,
+                logging_level=logging.ERROR, object_store_memory=shard.OBJECT_STORE_BYTES))
+            try:  # the first run starts the workers' Python and imports snnc there
+                keep(f"cold{w}", lambda w=w: shard.run_sharded(art, str(path), one, workers=w,
+                                                               **settings))
+                keep(f"sharded_1_{w}", lambda w=w: shard.run_sharded(
+                    art, str(path), one, workers=w, **settings))
+                report, _ = keep(f"wall{w}", lambda w=w: shard.run_sharded(
+                    art, str(path), data, workers=w, **settings))
+            finally:
+                ray.shutdown()
+            if report.to_json() != doc:
+                raise SystemExit(f"{w} workers: the sharded report differs from one "
+                                 "process's")
+    best = {k: min(v) for k, v in times.items()}
+    single, single_1 = best["single"], best["single_1"]
+    out = {"single": single, "single_1": single_1,
+           "workers": {w: {"start": best[f"start{w}"], "cold": best[f"cold{w}"],
+                           "sharded_1": best[f"sharded_1_{w}"], "wall": best[f"wall{w}"]}
+                       for w in (1, 2)}}
     out["ray"] = max(0.0, out["workers"][1]["sharded_1"] - single_1)
     out["per_sample"] = max(0.0, (single - single_1) / max(1, samples - 1))
     out["fixed"] = max(0.0, single_1 - out["per_sample"])
