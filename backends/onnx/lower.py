@@ -139,7 +139,7 @@ class Lowering:
         return dataclasses.replace(self.past[source], name=f"state/{source}/delay{lag}")
 
     def gate(self, node: Node) -> str:
-        """True from the node's depth on: before it, a neuron does not update."""
+        """True from the node's depth on: before it, the neuron's bias is held off."""
         d = self.depth[node.name]
         if d not in self._gates:
             self._gates[d] = self.b.op("GreaterOrEqual", self.step, self.b.const(d))
