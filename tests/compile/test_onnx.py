@@ -381,3 +381,14 @@ def test_values_the_integer_operators_cannot_hold_are_refused_naming_the_layer()
         build_model(big)
     x = np.full((1, n), 1.0)  # not refused by the reference simulator: it sums in float64
     assert simulate(big, x, 1).readout["r"].max() > 0
+
+
+def test_without_onnx_installed_the_backend_says_what_to_install(monkeypatch):
+    """The Lava environment has neither onnx nor onnxruntime: the registry still loads, and
+    exporting or running is one clear error (sys.modules[name] = None makes import fail)."""
+    graph = split_graph(0)
+    for missing in ("onnx", "onnxruntime"):
+        with monkeypatch.context() as patch:
+            patch.setitem(sys.modules, missing, None)
+            with pytest.raises(OnnxError, match=f"needs {missing} .*snnc\\[interchange\\]"):
+                create_backend("onnx").run(graph, np.zeros((1, 2, 6, 6)), 2)
