@@ -239,6 +239,7 @@ def _gather(ray, refs: dict, tally, run: ShardRun, tick: Progress) -> list[Check
             except Exception as err:  # noqa: BLE001 - every failure of a shard, named
                 for other in pending:
                     ray.cancel(other, force=True)
+                run.attempts = ray.get(tally.state.remote())[2]
                 raise _shard_error(ray, err, index, run) from None
     return [reports[i] for i in range(len(refs))]
 

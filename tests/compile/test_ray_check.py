@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import sys
 
 import numpy as np
@@ -51,6 +53,15 @@ class Flipping(RefsimBackend):
         return records
 
 
+class Dying(RefsimBackend):
+    """Kills its own process on sample 20 (shard 1's first), at every attempt."""
+
+    def run(self, graph, x, timesteps):
+        if np.array_equal(x[0], INPUTS[20]):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().run(graph, x, timesteps)
+
+
 class Failing(RefsimBackend):
     def run(self, graph, x, timesteps):
         raise SnncError("failing backend: refused")
@@ -60,7 +71,7 @@ class Failing(RefsimBackend):
 def cluster():
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              logging_level=logging.ERROR, object_store_memory=shard.OBJECT_STORE_BYTES)
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # Flipping, Failing
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the backends above
     yield
     ray.shutdown()
 
@@ -141,6 +152,15 @@ def test_a_killed_worker_is_retried_and_reported(cluster, files, labelled, monke
     monkeypatch.delenv(shard.KILL_ENV)
     assert report.to_json() == _api(art, path, labelled, RefsimBackend, False).to_json()
     assert report.data["samples"] == N
+
+
+def test_a_shard_whose_worker_always_dies_fails_the_check_by_name(cluster, files, labelled,
+                                                                   monkeypatch):
+    art, folder = files
+    monkeypatch.setattr(shard, "MAX_RETRIES", 1)  # two attempts, both killed
+    with pytest.raises(SnncError, match=r"^ray: shard 1 \(samples 20 to 39\) failed after 2 "
+                                        r"attempts \(at most 2\): "):
+        _api(art, folder / "m.snnc", labelled, Dying, True)
 
 
 def test_an_error_in_a_shard_is_the_check_s_error(cluster, files, labelled):
