@@ -7,9 +7,10 @@ a ResNet-19 (3x32x32, random weights, T = 4, batch 64): the same network's PyTor
 forward and the reference simulator's bit-accurate fixed-point run, in this process, one
 after the other. Prints seconds, samples per second, synaptic events per second (every spike
 times the synapses it reaches, the graded input counting each nonzero pixel), the ratio
-simulator / PyTorch (below 1: faster), and the simulator's peak memory: "py MB" is
-tracemalloc's (numpy's allocations, not torch's), "rss+ MB" the process's resident memory
-above its level at the start of the run, sampled every 5 ms (torch's buffers included).
+simulator / PyTorch (below 1: faster), and the simulator's peak memory, measured in a
+second run (the timed one runs alone): "py MB" is tracemalloc's (numpy's allocations, not
+torch's), "rss+ MB" the process's resident memory above its level at the start of the run,
+sampled every 5 ms (torch's buffers included).
 Three engines are timed: numpy, the definition; torch, whose CPU convolution is checked
 exact (backends/refsim/torch_engine.py); and int, integer tensors end to end with int8
 products exact by construction (backends/refsim/int_engine.py). Every engine's spikes are
@@ -126,20 +127,23 @@ def bench(name: str, model: torch.nn.Module, x: np.ndarray, torch_forward) -> di
     reference = None
     for engine in ENGINES:
         simulate(fixed, x[:2], T, engine=engine)  # warm-up
-        tracemalloc.start()
-        with PeakRSS() as rss:
-            start = time.perf_counter()
-            result = simulate(fixed, x, T, engine=engine)
-            row[engine] = time.perf_counter() - start
-        row[f"{engine}_peak"] = tracemalloc.get_traced_memory()[1] / 2**20
-        row[f"{engine}_rss"] = rss.mb
-        tracemalloc.stop()
+        start = time.perf_counter()
+        result = simulate(fixed, x, T, engine=engine)
+        row[engine] = time.perf_counter() - start
         if reference is None:
             reference = result
         elif any(not np.array_equal(reference.spikes[k], result.spikes[k])
                  for k in reference.spikes):
             raise SystemExit(f"{name}: engine {engine}'s spikes differ from numpy's")
         del result
+        # memory in a second run: tracemalloc and the sampling thread would slow the timed
+        # one (the int engine's many small torch calls most)
+        tracemalloc.start()
+        with PeakRSS() as rss:
+            simulate(fixed, x, T, engine=engine)
+        row[f"{engine}_peak"] = tracemalloc.get_traced_memory()[1] / 2**20
+        row[f"{engine}_rss"] = rss.mb
+        tracemalloc.stop()
     row["events"] = synaptic_events(fixed, x, reference.spikes)
     return row
 

@@ -63,9 +63,10 @@ _INT32 = 1 << 31
 #: Largest |synaptic input| the neurons take in int32 (see `_state_dtype`).
 _INT32_INPUT = 1 << 18
 #: Elements of one im2col chunk (8 MB of int8) and of one neuron chunk (128 KB of int32
-#: state): sizes that keep the working set in cache (and the neuron's small elementwise
-#: operations below torch's threshold for threading).
-_ROWS, _NEURONS = 1 << 23, 1 << 15
+#: state) on the CPU: sizes that keep the working set in cache (and the neuron's small
+#: elementwise operations below torch's threshold for threading). On CUDA, where each
+#: operation is a kernel launch, chunks are as large as memory allows.
+_CHUNKS = {"cpu": (1 << 23, 1 << 15), "cuda": (1 << 28, 1 << 40)}
 
 
 def device_of(device: str | torch.device | None) -> torch.device:
@@ -262,7 +263,7 @@ def _fx_conv2d(node: FxConv2d, xs, ctx: Context) -> torch.Tensor:
     # [Cout, kh, kw, C]: the im2col's column order, channels innermost (contiguous copies)
     w2 = node.weight.transpose(0, 2, 3, 1).reshape(c_out, -1)
     n = t * b
-    per_chunk = max(1, _ROWS // (ho * wo * kh * kw * c))
+    per_chunk = max(1, _CHUNKS[x.device.type][0] // (ho * wo * kh * kw * c))
 
     def rows(xin: torch.Tensor, prod: _Product):
         nhwc = xin.permute(0, 1, 3, 4, 2).reshape(n, h, w, c)  # a view after a convolution
@@ -286,7 +287,7 @@ def _fx_dense(node: FxDense, xs, ctx: Context) -> torch.Tensor:
 
     def rows(xin: torch.Tensor, prod: _Product):
         xin = xin.reshape(t * b, -1).contiguous()
-        per = max(1, _ROWS // xin.shape[1])
+        per = max(1, _CHUNKS[x.device.type][0] // xin.shape[1])
         for r0 in range(0, t * b, per):
             yield slice(r0, r0 + per), xin[r0:r0 + per]
 
@@ -417,16 +418,17 @@ class _Neuron:
     def chunks(self, *states: str
                ) -> Iterator[tuple[tuple, _Scratch, list[torch.Tensor], torch.Tensor]]:
         """(index into a step's [batch, ...], scratch buffers, zeroed states, the bias there)
-        per chunk of at most _NEURONS elements: whole samples, or a sample's slices along
+        per chunk of at most _CHUNKS elements: whole samples, or a sample's slices along
         its outermost dimension in memory (image rows, channels last)."""
         a, batch, shape = self.a, self.a.shape[1], tuple(self.a.shape[2:])
         size = int(np.prod(shape, dtype=np.int64))
-        if size <= _NEURONS:
-            per = max(1, _NEURONS // max(1, size))
+        most = _CHUNKS[a.device.type][1]
+        if size <= most:
+            per = max(1, most // max(1, size))
             where = [(slice(b0, b0 + per),) for b0 in range(0, batch, per)]
         else:
             d = max(range(len(shape)), key=lambda i: a.stride(2 + i))
-            per = max(1, _NEURONS // (size // shape[d]))
+            per = max(1, most // (size // shape[d]))
             where = [(b,) + (slice(None),) * d + (slice(r0, r0 + per),)
                      for b in range(batch) for r0 in range(0, shape[d], per)]
         bias = self.bias.expand(a.shape[1:])

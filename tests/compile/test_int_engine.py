@@ -281,3 +281,14 @@ def test_cli_simulate_and_check_take_the_int_engine(tmp_path):
     if not torch.cuda.is_available():
         refused = CliRunner().invoke(cli, [*sim, "--engine", "int", "--refsim-device", "cuda"])
         assert refused.exit_code != 0 and "no CUDA device" in refused.output
+
+
+@pytest.mark.parametrize("timing", ["zero", "hardware"])
+def test_small_chunks_give_the_same_integers(timing, monkeypatch):
+    """Chunks smaller than a sample: im2col one image at a time, neuron state in slices of
+    image rows with a shorter last slice (the paths ResNet-19 takes at full size)."""
+    monkeypatch.setattr(int_engine, "_CHUNKS", {"cpu": (300, 120)})
+    graph = random_graph(5, KINDS[1])
+    x = np.random.default_rng(5).random((3, 3, 9, 9))
+    assert_same(simulate(graph, x, T, timing=timing, record_states=True),
+                simulate(graph, x, T, timing=timing, record_states=True, engine="int"))
