@@ -28,7 +28,7 @@ DEPS := pyproject.toml Makefile
 help:
 	@echo "make demo   compile the shipped examples for loihi2 and check them with refsim and Lava"
 	@echo "make test   the whole test suite in both environments (creates them if needed)"
-	@echo "make bench  benchmarks: refsim against PyTorch, Lava against refsim (a few minutes)"
+	@echo "make bench  benchmarks: refsim against PyTorch, Lava and onnxruntime against refsim, check --ray scaling (a few minutes)"
 
 $(VENV)/.ready: $(DEPS)
 	@test -x $(VENV)/bin/python || $(PY311) -m venv $(VENV)
@@ -125,6 +125,8 @@ test-legacy: $(LEGACY)/.ready $(LAVA)/.ready
 bench: $(VENV)/.ready $(LAVA)/.ready
 	$(VENV)/bin/python benchmarks/refsim.py
 	$(VENV)/bin/python benchmarks/lava.py
+	$(VENV)/bin/python benchmarks/onnx_runtime.py
+	$(VENV)/bin/python benchmarks/check_scaling.py
 
 clean-envs:
 	rm -rf $(VENV) $(LAVA) $(LEGACY)

@@ -1,7 +1,7 @@
 """Speed of onnxruntime running the exported fixed-point program against the reference
 simulator, on the same artifact and batch.
 
-    .venv/bin/python benchmarks/onnx.py [--samples 64] [--deep] [--resnet19 BATCH]
+    .venv/bin/python benchmarks/onnx_runtime.py [--samples 64] [--deep] [--resnet19 BATCH]
 
 For each shipped example (compiled for loihi2 here, as benchmarks/refsim.py does; the deep
 3x32x32 ones with --deep) on its first test images, and optionally a ResNet-19 (3x32x32,
@@ -26,8 +26,6 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-# This file is named onnx.py: its folder must not be on sys.path, or `import onnx` finds it.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "benchmarks"]
 sys.path.insert(0, str(ROOT / "examples"))
 
 from models import MODELS  # noqa: E402

@@ -23,13 +23,15 @@ from __future__ import annotations
 import os
 import stat
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
-from snnc.errors import SnncError
+from snnc.errors import SimulationInputError, SnncError
+from snnc.ir import Graph, Input
 
 #: Upper bound on time steps for every verb's -T and an artifact's meta.timesteps. Every
 #: simulator keeps [T, batch, ...] records in memory; published SNN time windows run from
@@ -445,3 +447,37 @@ def _load_npz(source: str, graph: Any, shape: tuple[int, ...], timesteps: int) -
     if y is not None:
         y = check_labels(y, n, graph, f"--data {source}", "y")
     return CheckData(x.astype(np.float64), y, str(path), sequence)
+
+
+def batch_feeds(graph: Graph, inputs: np.ndarray | Mapping[str, np.ndarray], timesteps: int,
+                dtype: np.dtype) -> dict[str, np.ndarray]:
+    """A batch for `graph` as `{input name: [T or 1, batch, *shape]}` in `dtype`: one array
+    for a single-input graph or a mapping by input name, each checked by its Input node
+    (`Input.check_batch`), spike inputs 0/1 only, one batch size. Every simulating backend
+    reads its inputs through this, so they accept and refuse the same batches."""
+    names = graph.inputs
+    if not isinstance(inputs, Mapping):
+        if len(names) != 1:
+            raise SimulationInputError(
+                f"the graph has inputs {list(names)}; pass a mapping from input name to array")
+        inputs = {names[0]: inputs}
+    missing = sorted(set(names) - set(inputs))
+    extra = sorted(set(inputs) - set(names))
+    if missing or extra:
+        raise SimulationInputError(
+            f"inputs given for {sorted(inputs)}, but the graph's inputs are {list(names)}")
+    feeds, batch = {}, None
+    for name in names:
+        node: Input = graph[name]  # type: ignore[assignment]
+        # An empty batch runs (and gives empty records) here; the tools refuse it earlier.
+        a = node.check_batch(inputs[name], timesteps, empty_ok=True).astype(dtype, copy=False)
+        if a.ndim == len(node.shape) + 1:
+            a = a[None]  # time axis of length 1: the same frame every step
+        if node.encoding == "spikes" and not np.all((a == 0) | (a == 1)):
+            raise SimulationInputError(f"input {name!r}: a spike input must hold only 0 and 1")
+        if batch is not None and a.shape[1] != batch:
+            raise SimulationInputError(
+                f"input {name!r}: batch size {a.shape[1]} differs from the other inputs' {batch}")
+        batch = a.shape[1]
+        feeds[name] = a
+    return feeds

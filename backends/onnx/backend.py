@@ -17,6 +17,7 @@ import numpy as np
 
 from snnc.backends import Backend, BackendOption, register
 from snnc.backends.onnx import OnnxError, require
+from snnc.inputs import batch_feeds
 from snnc.ir import Graph
 
 
@@ -79,10 +80,8 @@ def run_model(model, graph: Graph, x, timesteps: int) -> dict[str, np.ndarray]:
     """Run an OnnxModel for T + latency steps on a batch (one onnxruntime session), states
     starting at zero and fed back; returns `{layer: [T + latency, batch, ...]}`: bool spikes
     of each spiking layer, the readout's int64 v (what hardware_record returns)."""
-    from snnc.backends.refsim.simulator import _feeds
-
     ort = require("onnxruntime")
-    feeds = _feeds(graph, x, timesteps, np.dtype(np.float64))  # the simulator's checks
+    feeds = batch_feeds(graph, x, timesteps, np.dtype(np.float64))  # the simulator's checks
     iface = model.interface
     batch = next(iter(feeds.values())).shape[1]
     steps = timesteps + iface.latency

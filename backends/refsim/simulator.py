@@ -12,7 +12,8 @@ from snnc.analyses.timing import delay, is_synapse, schedule
 from snnc.backends.refsim.fixed_ops import FIXED_RULES
 from snnc.backends.refsim.float_ops import FLOAT_RULES, Context
 from snnc.errors import SimulationInputError, UnsupportedNodeError
-from snnc.ir import FxPartialSum, Graph, Input, Neuron
+from snnc.inputs import batch_feeds
+from snnc.ir import FxPartialSum, Graph, Neuron
 
 #: One dispatch table for every node type: float rules and integer (fixed-point) rules.
 RULES = {**FLOAT_RULES, **FIXED_RULES}
@@ -108,7 +109,7 @@ def simulate(
         if type(node) not in RULES:
             raise UnsupportedNodeError(node.name, node.op, "the reference simulator",
                                        [t.__name__ for t in RULES])
-    feeds = _feeds(graph, inputs, timesteps, dtype)
+    feeds = batch_feeds(graph, inputs, timesteps, dtype)
     if not isinstance(record_states, bool):
         record_states = frozenset(record_states)
     ctx = Context(timesteps, dtype, record_states, feeds)
@@ -182,32 +183,3 @@ def hardware_record(graph: Graph, inputs: np.ndarray | Mapping[str, np.ndarray],
                    engine=engine, device=device)
     return {**ref.raw_spikes,
             **{n: s["v"] for n, s in ref.states.items() if n not in ref.raw_spikes}}
-
-
-def _feeds(graph: Graph, inputs, timesteps: int, dtype: np.dtype) -> dict[str, np.ndarray]:
-    names = graph.inputs
-    if not isinstance(inputs, Mapping):
-        if len(names) != 1:
-            raise SimulationInputError(
-                f"the graph has inputs {list(names)}; pass a mapping from input name to array")
-        inputs = {names[0]: inputs}
-    missing = sorted(set(names) - set(inputs))
-    extra = sorted(set(inputs) - set(names))
-    if missing or extra:
-        raise SimulationInputError(
-            f"inputs given for {sorted(inputs)}, but the graph's inputs are {list(names)}")
-    feeds, batch = {}, None
-    for name in names:
-        node: Input = graph[name]  # type: ignore[assignment]
-        # An empty batch runs (and gives empty records) here; the tools refuse it earlier.
-        a = node.check_batch(inputs[name], timesteps, empty_ok=True).astype(dtype, copy=False)
-        if a.ndim == len(node.shape) + 1:
-            a = a[None]  # time axis of length 1: the same frame every step
-        if node.encoding == "spikes" and not np.all((a == 0) | (a == 1)):
-            raise SimulationInputError(f"input {name!r}: a spike input must hold only 0 and 1")
-        if batch is not None and a.shape[1] != batch:
-            raise SimulationInputError(
-                f"input {name!r}: batch size {a.shape[1]} differs from the other inputs' {batch}")
-        batch = a.shape[1]
-        feeds[name] = a
-    return feeds
