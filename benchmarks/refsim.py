@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from spikingjelly.activation_based import functional
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
@@ -169,6 +170,7 @@ def gpu(samples: int, batch: int) -> None:
             torch.backends.cudnn.allow_tf32 = tf32
             with torch.no_grad(), torch.autocast("cuda", torch.bfloat16, enabled=bf16):
                 for i in range(0, n, batch):
+                    functional.reset_net(model)  # each batch from rest, as the simulator
                     model(xt[i:i + batch])
         return run_all
 

@@ -4,7 +4,8 @@ fixed_ops.py on torch integer tensors, on the CPU or a CUDA device, same integer
 Values stay torch tensors from the input to the last neuron and become numpy only in the
 SimResult: spikes are bool, synaptic inputs int32 (int64 where a bound says int32 could
 overflow), neuron states int32. Exactness holds by construction, from bounds computed per
-call (the weights are known; an input's range is read off the tensor, one reduction):
+call: a synapse's output carries the bound its weights prove (`_bounded`); a value without
+one (the graded input, a delayed copy) has its range read off the tensor, one reduction.
 
 * Weighted sums (`_Product`): spikes are 0/1 and most weight matrices fit int8 after taking
   out a common power of two and an offset (mixed-sign weights are even, in [-256, 254];
@@ -18,7 +19,8 @@ call (the weights are known; an input's range is read off the tensor, one reduct
 * Neurons (`_state_dtype`): with |a| <= 2^18 every intermediate of LIF, CUBA-LIF and the
   readout fits int32 (shown at `_state_dtype`); otherwise the same code runs in int64. CLIF
   runs in int64 (its index multiplies |H| < 2^23 by a multiplier up to 2^40). The neuron
-  loop runs in chunks of the batch so that a chunk's state stays in cache over the steps.
+  loop runs over chunks of at most 32K neurons (samples, or rows of an image), in place in
+  buffers reused across steps, so that a chunk's state stays in cache over the steps.
 
 CUDA: the same code with tensors on the device; float products run with TF32 off, and
 _int_mm's operands are padded to its shape rules (zero rows and columns add nothing).
