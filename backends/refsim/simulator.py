@@ -161,7 +161,11 @@ def simulate(
 
 def _int_engine(graph: Graph, device) -> tuple[_Run, Any]:
     """The int engine's rules and its device (torch is imported only here)."""
-    from snnc.backends.refsim import int_engine
+    try:
+        from snnc.backends.refsim import int_engine
+    except ImportError as e:  # the Lava environment has no torch
+        raise SimulationInputError(f"engine 'int' needs torch, which this environment lacks "
+                                   f"({e}); use engine 'numpy'") from None
 
     for node in graph:
         if type(node) not in int_engine.INT_RULES:

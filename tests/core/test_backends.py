@@ -62,7 +62,7 @@ def test_the_builtin_backends_declare_what_check_needs():
     assert not refsim.needs_fixed_point and lava.needs_fixed_point
     assert refsim.float_rung is None and lava.float_rung == "lava floating_pt"
     assert (refsim.check_samples, lava.check_samples) == (None, 32)
-    assert [o.name for o in refsim.options] == []
+    assert [o.name for o in refsim.options] == ["engine", "device"]
     assert [o.name for o in lava.options] == ["python", "timeout"]
 
 
