@@ -99,24 +99,28 @@ def delay(x: torch.Tensor, steps: int, total: int) -> torch.Tensor:
     """analyses.timing.delay on a tensor: shifted later by `steps`, zeros before."""
     if steps == 0 and x.shape[0] in (1, total):
         return x
-    out = _alloc(x, total, x.dtype, zeros=True)
+    out = _alloc(x, total, x.dtype)
+    out[:steps].zero_()
     if x.shape[0] == 1:
         out[steps:] = x[0]
     else:
         n = min(x.shape[0], total - steps)
         out[steps:steps + n] = x[:n]
+        out[steps + n:].zero_()
     return _bounded(out, getattr(x, "snnc_bound", None))
 
 
-def _alloc(like: torch.Tensor, steps: int, dtype: torch.dtype, zeros: bool = False
+def _alloc(like: torch.Tensor, steps: int, dtype: torch.dtype, zero_until: int = 0
            ) -> torch.Tensor:
     """`[steps, *like.shape[1:]]` laid out in memory as `like` is (channels last after a
-    convolution), time and batch outermost, so elementwise work runs on matching strides."""
+    convolution), time and batch outermost, so elementwise work runs on matching strides;
+    zeros before step `zero_until` (the rest is left to be written)."""
     shape = (steps,) + tuple(like.shape[1:])
     order = [0, 1][:like.dim()] + sorted(range(2, like.dim()), key=lambda d: -like.stride(d))
-    make = torch.zeros if zeros else torch.empty
-    buf = make([shape[d] for d in order], dtype=dtype, device=like.device)
-    return buf.permute(*np.argsort(order).tolist())
+    buf = torch.empty([shape[d] for d in order], dtype=dtype, device=like.device)
+    buf = buf.permute(*np.argsort(order).tolist())
+    buf[:zero_until].zero_()
+    return buf
 
 
 def _limits(x: torch.Tensor) -> tuple[int, int]:
@@ -412,8 +416,8 @@ class _Neuron:
         self.small = self.bound <= _INT32_INPUT
         self.dtype = dtype or _state_dtype(self.bound)
         self.start = ctx.start.get(node.name, 0)
-        self.out = _alloc(a, ctx.timesteps, out_dtype, zeros=self.start > 0)
-        self.rec = {n: _alloc(a, ctx.timesteps, self.dtype, zeros=self.start > 0)
+        self.out = _alloc(a, ctx.timesteps, out_dtype, zero_until=self.start)
+        self.rec = {n: _alloc(a, ctx.timesteps, self.dtype, zero_until=self.start)
                     for n in names} if ctx.records(node.name) else None
         self.bias = _bias(node, self.dtype, a.device)
 
