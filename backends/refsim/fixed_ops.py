@@ -103,7 +103,7 @@ def _fx_conv2d(node: FxConv2d, xs, ctx: Context) -> np.ndarray:
 
 
 def _fx_dense(node: FxDense, xs, ctx: Context) -> np.ndarray:
-    x = xs[0].reshape(xs[0].shape[:2] + (-1,))
+    x = xs[0].reshape(xs[0].shape[:2] + (node.weight.shape[1],))  # an empty batch too
     return shift(_exact_matmul(node, x, lambda a, w: a @ w.T), node.weight_exp)
 
 

@@ -96,7 +96,7 @@ def _conv2d(node: Conv2d, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
 
 def _dense(node: Dense, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
     x = xs[0]
-    y = x.reshape(x.shape[:2] + (-1,)) @ node.weight.astype(ctx.dtype).T
+    y = x.reshape(x.shape[:2] + (node.weight.shape[1],)) @ node.weight.astype(ctx.dtype).T
     if node.bias is not None:
         y = y + node.bias.astype(ctx.dtype)
     return y
@@ -116,7 +116,7 @@ def _avg_pool2d(node: AvgPool2d, xs: list[np.ndarray], ctx: Context) -> np.ndarr
 
 def _flatten(node: Flatten, xs: list[np.ndarray], ctx: Context) -> np.ndarray:
     x = xs[0]
-    return x.reshape(x.shape[:2] + (-1,))
+    return x.reshape(x.shape[:2] + (int(np.prod(x.shape[2:])),))  # an empty batch too
 
 
 def _add(node: Add, xs: list[np.ndarray], ctx: Context) -> np.ndarray:

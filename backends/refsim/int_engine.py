@@ -289,17 +289,17 @@ def _fx_conv2d(node: FxConv2d, xs, ctx: Context) -> torch.Tensor:
 def _fx_dense(node: FxDense, xs, ctx: Context) -> torch.Tensor:
     x = xs[0]
     t, b = x.shape[:2]
-    flat = x.reshape(t * b, -1)
+    flat = x.reshape(t * b, node.weight.shape[1])  # not -1: an empty batch has no size
 
     def rows(xin: torch.Tensor, prod: _Product):
-        xin = xin.reshape(t * b, -1).contiguous()
+        xin = xin.reshape(t * b, node.weight.shape[1]).contiguous()
         per = max(1, _CHUNKS[x.device.type][0] // xin.shape[1])
         for r0 in range(0, t * b, per):
             yield slice(r0, r0 + per), xin[r0:r0 + per]
 
     y, prod = _synaptic(node, flat, node.weight, rows, t * b)
     y, bound = _shift(y, node.weight_exp + prod.scale_bits, prod.bound >> prod.scale_bits)
-    return _bounded(y.view(t, b, -1), bound)
+    return _bounded(y.view(t, b, node.weight.shape[0]), bound)
 
 
 def _fx_input(node: FxInput, xs, ctx: Context) -> torch.Tensor:

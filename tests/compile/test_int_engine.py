@@ -292,3 +292,16 @@ def test_small_chunks_give_the_same_integers(timing, monkeypatch):
     x = np.random.default_rng(5).random((3, 3, 9, 9))
     assert_same(simulate(graph, x, T, timing=timing, record_states=True),
                 simulate(graph, x, T, timing=timing, record_states=True, engine="int"))
+
+
+@pytest.mark.parametrize("batch", [0, 1])
+def test_empty_and_single_sample_batches(batch):
+    """An empty batch runs and gives empty records (the tools refuse it earlier), on both
+    engines; so does a batch of one."""
+    graph = random_graph(0, KINDS[0])
+    x = np.random.default_rng(0).random((batch, 3, 9, 9))
+    for timing in ("zero", "hardware"):
+        a = simulate(graph, x, 3, timing=timing, record_states=["n1", "out"])
+        b = simulate(graph, x, 3, timing=timing, record_states=["n1", "out"], engine="int")
+        assert_same(a, b)
+        assert sorted(b.states) == ["n1", "out"] and b.spikes["n0"].shape[1] == batch
