@@ -181,7 +181,8 @@ def hardware_record(graph: Graph, inputs: np.ndarray | Mapping[str, np.ndarray],
                     ) -> dict[str, np.ndarray]:
     """The hardware-timed run at every step, pipeline fill included: `[T + latency, batch,
     ...]` spikes per spiking layer and v per non-spiking neuron (the readout). This is what
-    the Lava backend returns, and what it is compared with."""
+    the Lava backend returns, and what it is compared with. `engine` and `device` are
+    simulate's (every engine gives the same integers)."""
     readouts = [n.name for n in graph if isinstance(n, Neuron) and not n.spiking]
     ref = simulate(graph, inputs, timesteps, timing="hardware", record_states=readouts,
                    engine=engine, device=device)
