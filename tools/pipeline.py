@@ -78,7 +78,6 @@ def compile_checkpoint(model_spec: str, weights: str | Path, timesteps: int,
     `input_layout` (frame, TN or NT) is how the model takes its input; the trace check feeds
     a sequence model random sequences (or the --check-data file's [T, N, ...] arrays)."""
     from snnc.targets import get_target
-    from snnc.tools.pass_runner import compile_graph
 
     chip = get_target(target)
     import torch
@@ -125,11 +124,6 @@ def compile_checkpoint(model_spec: str, weights: str | Path, timesteps: int,
         if not allow_mismatch:
             raise TraceMismatchError(message + "; --allow-mismatch writes the artifact anyway")
         log.warning("%s", message)
-    calibration = check_inputs(check_data, tuple(input_shape), calibrate,
-                               timesteps=timesteps) if calibrate else None
-    compiled = compile_graph(result.graph, chip, timesteps=timesteps,
-                             threshold_folding=threshold_folding, debug=debug_passes,
-                             calibration=calibration)
     meta = {
         "timesteps": timesteps,
         "step_mode": result.step_mode,
@@ -140,26 +134,49 @@ def compile_checkpoint(model_spec: str, weights: str | Path, timesteps: int,
         "model_kwargs": model_kwargs if isinstance(model_kwargs, dict) else
         (model_kwargs or "{}"),
         "weights": Path(weights).name,
-        "trace_check": {
-            "data": check_data,
-            "samples": report.samples,
-            "total_mismatches": report.total_mismatches,
-            "layers": {a.name: a.mismatches for a in report.layers},
-        },
+        "trace_check": _check_meta(report, check_data),
     }
-    meta["passes"] = [{"name": r.name, "changed": r.changed, "notes": r.notes}
-                      for r in compiled.records]
-    meta["quantization"] = {name: {k: v for k, v in vars(q).items() if k != "name"}
-                            for name, q in compiled.layers.items()}
-    meta["calibration_samples"] = calibrate
-    from snnc.tools.golden import make_golden
-
-    reference = float32_valued(compiled.reference) if chip.quantized else None
-    artifact = Artifact(compiled.graph, target=chip.name, source_hash=file_sha256(weights),
-                        reference=reference, meta=meta,
-                        golden=make_golden(compiled.graph, inputs, timesteps))
+    artifact, compiled = _passes_and_artifact(
+        result.graph, chip, meta, source_hash=file_sha256(weights), inputs=inputs,
+        timesteps=timesteps, threshold_folding=threshold_folding, debug=debug_passes,
+        calibration=check_inputs(check_data, tuple(input_shape), calibrate,
+                                 timesteps=timesteps) if calibrate else None,
+        calibrate=calibrate)
     return CompileResult(artifact, report, result.step_mode, compiled.records,
                          result.graph.text())
+
+
+def _check_meta(report, data: str, **extra) -> dict:
+    """The compile check's record in the artifact's metadata (the `trace` rung reads it)."""
+    return {"data": data, **extra, "samples": report.samples,
+            "total_mismatches": report.total_mismatches,
+            "layers": {a.name: a.mismatches for a in report.layers}}
+
+
+def _passes_and_artifact(graph, chip, meta: dict, *, source_hash: str, inputs: np.ndarray,
+                         timesteps: int, threshold_folding: bool, debug: bool,
+                         calibration: np.ndarray | None, calibrate: int):
+    """What every frontend's compile ends with: the passes for `chip` on the checked float
+    graph, their log and the quantization in the metadata, and the artifact (the float
+    reference rounded to float32 values, golden vectors on the check's inputs). Returns
+    (artifact, the pass runner's result)."""
+    from snnc.tools.golden import make_golden
+    from snnc.tools.pass_runner import compile_graph
+
+    compiled = compile_graph(graph, chip, timesteps=timesteps,
+                             threshold_folding=threshold_folding, debug=debug,
+                             calibration=calibration)
+    meta = {**meta,
+            "passes": [{"name": r.name, "changed": r.changed, "notes": r.notes}
+                       for r in compiled.records],
+            "quantization": {name: {k: v for k, v in vars(q).items() if k != "name"}
+                             for name, q in compiled.layers.items()},
+            "calibration_samples": calibrate}
+    reference = float32_valued(compiled.reference) if chip.quantized else None
+    artifact = Artifact(compiled.graph, target=chip.name, source_hash=source_hash,
+                        reference=reference, meta=meta,
+                        golden=make_golden(compiled.graph, inputs, timesteps))
+    return artifact, compiled
 
 
 def compile_nir(path: str | Path, timesteps: int, dt: float, *,
@@ -178,8 +195,6 @@ def compile_nir(path: str | Path, timesteps: int, dt: float, *,
     from snnc.frontends.nir import load_nir
     from snnc.frontends.nir.euler import check
     from snnc.targets import get_target
-    from snnc.tools.golden import make_golden
-    from snnc.tools.pass_runner import compile_graph
 
     chip = get_target(target)
     loaded = load_nir(path, dt, input_shape)
@@ -196,11 +211,6 @@ def compile_nir(path: str | Path, timesteps: int, dt: float, *,
         if not allow_mismatch:
             raise TraceMismatchError(message + "; --allow-mismatch writes the artifact anyway")
         log.warning("%s", message)
-    calibration = check_inputs(check_data, shape, calibrate,
-                               timesteps=timesteps) if calibrate else None
-    compiled = compile_graph(loaded.graph, chip, timesteps=timesteps,
-                             threshold_folding=threshold_folding, debug=debug_passes,
-                             calibration=calibration)
     meta = {
         "timesteps": timesteps,
         "input_shape": list(shape),
@@ -210,24 +220,15 @@ def compile_nir(path: str | Path, timesteps: int, dt: float, *,
         "model": Path(path).name,
         "dt": dt,
         "nir_version": {"file": loaded.file.version, "reader": _nir_version()},
-        "trace_check": {
-            "data": check_data,
-            "against": "the NIR file's equations (forward Euler)",
-            "samples": report.samples,
-            "total_mismatches": report.total_mismatches,
-            "layers": {a.name: a.mismatches for a in report.layers},
-        },
-        "passes": [{"name": r.name, "changed": r.changed, "notes": r.notes}
-                   for r in compiled.records],
-        "quantization": {name: {k: v for k, v in vars(q).items() if k != "name"}
-                         for name, q in compiled.layers.items()},
-        "calibration_samples": calibrate,
+        "trace_check": _check_meta(report, check_data,
+                                   against="the NIR file's equations (forward Euler)"),
     }
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    reference = float32_valued(compiled.reference) if chip.quantized else None
-    artifact = Artifact(compiled.graph, target=chip.name, source_hash=digest,
-                        reference=reference, meta=meta,
-                        golden=make_golden(compiled.graph, inputs, timesteps))
+    artifact, compiled = _passes_and_artifact(
+        loaded.graph, chip, meta,
+        source_hash=hashlib.sha256(Path(path).read_bytes()).hexdigest(), inputs=inputs,
+        timesteps=timesteps, threshold_folding=threshold_folding, debug=debug_passes,
+        calibration=check_inputs(check_data, shape, calibrate, timesteps=timesteps)
+        if calibrate else None, calibrate=calibrate)
     return CompileResult(artifact, report, "multi", compiled.records, loaded.graph.text())
 
 
