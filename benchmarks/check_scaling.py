@@ -1,8 +1,8 @@
 """`snnc check --ray`'s scaling: samples/s with 1 and 2 workers, per-shard overhead, and a
 projection to N workers from those measurements.
 
-    .venv/bin/python benchmarks/check_scaling.py [--model clif_vgg] [--samples 360]
-                                                 [--data digits|random] [--lava-samples 0]
+    .venv/bin/python benchmarks/check_scaling.py [--model clif_vgg] [--samples 4000]
+                                                 [--data random|digits] [--lava-samples 0]
 
 Compiles a shipped example for loihi2 (T = 4, 1x8x8), then times, in this process:
 
@@ -138,8 +138,8 @@ def report(name: str, backend: str, samples: int, source: str, m: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=list(SPECS), default="clif_vgg")
-    parser.add_argument("--samples", type=int, default=360)
-    parser.add_argument("--data", default="digits", choices=["digits", "random"],
+    parser.add_argument("--samples", type=int, default=4000)
+    parser.add_argument("--data", default="random", choices=["digits", "random"],
                         help="digits: at most 360 samples; random: as many as --samples")
     parser.add_argument("--lava-samples", type=int, default=0)
     args = parser.parse_args()
