@@ -381,14 +381,19 @@ class _Neuron:
         return self.b.const(self.node.vth << _VTH)
 
 
+def _current(n: _Neuron, node: FxLIF | FxCubaLIF) -> str:
+    """u of this step (LIF and CUBA-LIF alike): the input wrapped, or with a current state
+    the decayed u plus it, wrapped."""
+    if node.du == FORMAT.decay_max:  # no current state: decay(u, 4096) is 0
+        return n.wrapped_act()
+    u = n.b.wrap24(n.decay_plus(n.state("u"), node.du + 1, n.act()))
+    n.update("u", u)
+    return u
+
+
 def _fx_lif(lw: Lowering, node: FxLIF, ins: list[Value]) -> Value:
     n, b = _Neuron(lw, node, ins), lw.b
-    if node.du == FORMAT.decay_max:  # no current state: decay(u, 4096) is 0
-        u = n.wrapped_act()
-    else:
-        u_old = n.state("u")
-        u = b.wrap24(n.decay_plus(u_old, node.du + 1, n.act()))
-        n.update("u", u)
+    u = _current(n, node)
     v_old = n.state("v")
     v = b.clip24(n.decay_plus(v_old, node.dv, u, n.bias))
     fired = b.op("Greater", v, n.theta())
@@ -403,12 +408,7 @@ def _fx_lif(lw: Lowering, node: FxLIF, ins: list[Value]) -> Value:
 def _fx_cuba_lif(lw: Lowering, node: FxCubaLIF, ins: list[Value]) -> Value:
     n, b = _Neuron(lw, node, ins), lw.b
     theta, sub, reset = n.theta(), node.reset_sub, node.reset
-    if node.du == FORMAT.decay_max:
-        u = n.wrapped_act()
-    else:
-        u_old = n.state("u")
-        u = b.wrap24(n.decay_plus(u_old, node.du + 1, n.act()))
-        n.update("u", u)
+    u = _current(n, node)
     v_old = n.state("v")
     was = b.op("Greater", v_old, theta)  # r: v of the previous step above threshold
     r = b.cast(was, np.int64)
