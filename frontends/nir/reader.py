@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from snnc.errors import SnncError
+from snnc.inputs import open_regular
 
 
 class NirError(SnncError):
@@ -77,18 +77,16 @@ def read_nir(path: str | os.PathLike[str]) -> NirFile:
                        "(pip install 'snnc[interchange]')") from None
 
     shown = os.fspath(path)
-    p = Path(path)
-    if not p.is_file():
-        raise NirError(f"{shown}: {'is not a file' if p.exists() else 'no such file'}")
-    try:
-        f = h5py.File(p, "r")
-    except OSError as err:
-        raise NirError(f"{shown}: not a readable NIR file (HDF5): {_reason(err)}") from None
-    with f:
-        if "node" not in f or not isinstance(f["node"], h5py.Group):
-            raise NirError(f"{shown}: no 'node' group; not a NIR graph file")
-        version = _value(f, "version", shown) if "version" in f else ""
-        graph = _read_node(f["node"], "", shown)
+    with open_regular(path, shown, NirError) as raw:  # the one opener of every input file
+        try:
+            f = h5py.File(raw, "r")
+        except OSError as err:
+            raise NirError(f"{shown}: not a readable NIR file (HDF5): {_reason(err)}") from None
+        with f:
+            if "node" not in f or not isinstance(f["node"], h5py.Group):
+                raise NirError(f"{shown}: no 'node' group; not a NIR graph file")
+            version = _value(f, "version", shown) if "version" in f else ""
+            graph = _read_node(f["node"], "", shown)
     if graph.type != "NIRGraph":
         raise NirError(f"{shown}: the top node is a {graph.type}, expected a NIRGraph")
     return NirFile(graph, str(version))
