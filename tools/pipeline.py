@@ -35,7 +35,7 @@ class TraceMismatchError(SnncError):
 @dataclass
 class CompileResult:
     artifact: Artifact
-    check: Any  # snnc.frontends.torch.check.TraceCheck
+    check: Any  # snnc.compare.CompileCheck
     step_mode: str
     passes: list = field(default_factory=list)  # snnc.tools.pass_runner.PassRecord per pass
     trace_text: str = ""                         # the IR straight from the frontend

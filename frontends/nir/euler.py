@@ -13,11 +13,10 @@ States start at 0 (v_leak = v_reset = 0 are the only values the converter accept
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from snnc.backends.refsim.kernels import avg_pool2d, conv2d
+from snnc.compare import CompileCheck, LayerAgreement, compare_spikes
 from snnc.frontends.nir.graph import Flat
 
 
@@ -95,63 +94,23 @@ def _pair(value) -> tuple[int, int]:
     return int(a[0]), int(a[-1])
 
 
-@dataclass
-class LayerCheck:
-    name: str
-    compared: int
-    mismatches: int
-    first: tuple | None = None  # (sample, step, neuron, file, graph)
-
-
-@dataclass
-class NirCheck:
+def check(graph, flat: Flat, inputs: np.ndarray, timesteps: int, dt: float) -> CompileCheck:
     """The IR's float simulation against `run` on the same inputs: spikes per layer, equal
     or not; a readout's last value within 1e-9 relative (folding a readout's input scale
     into weights changes the rounding)."""
-
-    samples: int
-    timesteps: int
-    layers: list[LayerCheck] = field(default_factory=list)
-    output_max_abs_diff: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def total_mismatches(self) -> int:
-        return sum(a.mismatches for a in self.layers)
-
-    def table(self) -> str:
-        rows = [f"{'layer':<28} {'compared':>10} {'mismatches':>10}  first mismatch"]
-        for a in self.layers:
-            first = "-" if a.first is None else (
-                f"sample {a.first[0]}, step {a.first[1]}, neuron {a.first[2]}: "
-                f"file {a.first[3]:g}, graph {a.first[4]:g}")
-            rows.append(f"{a.name:<28} {a.compared:>10} {a.mismatches:>10}  {first}")
-        for name, diff in self.output_max_abs_diff.items():
-            rows.append(f"{name:<28} readout: max |file - graph| = {diff:.3g}")
-        return "\n".join(rows)
-
-
-def check(graph, flat: Flat, inputs: np.ndarray, timesteps: int, dt: float) -> NirCheck:
     from snnc.backends.refsim import simulate
 
     shape = tuple(graph[graph.inputs[0]].shape)
     spikes, final = run(flat, inputs, timesteps, dt, shape)
     sim = simulate(graph, inputs, timesteps)
-    report = NirCheck(samples=inputs.shape[-len(shape) - 1], timesteps=timesteps)
+    report = CompileCheck(samples=inputs.shape[-len(shape) - 1], timesteps=timesteps,
+                          against="file")
     for name, ref in spikes.items():
-        got = sim.spikes[name]
-        bad = np.argwhere(got != ref)
-        first = None
-        if len(bad):
-            t, n, *idx = bad[0]
-            flat_i = int(np.ravel_multi_index(idx, ref.shape[2:])) if idx else 0
-            first = (int(n), int(t), flat_i, float(ref[tuple(bad[0])]),
-                     float(got[tuple(bad[0])]))
-        report.layers.append(LayerCheck(name, int(ref.size), len(bad), first))
+        report.layers.append(compare_spikes(name, ref, sim.spikes[name], against="file"))
     for name, ref in final.items():
         got = sim.readout[name]
-        diff = float(np.max(np.abs(got - ref))) if ref.size else 0.0
-        report.output_max_abs_diff[name] = diff
+        report.output_max_abs_diff[name] = float(np.max(np.abs(got - ref))) if ref.size else 0.0
         scale = max(1.0, float(np.max(np.abs(ref)))) if ref.size else 1.0
-        report.layers.append(LayerCheck(f"{name} (readout)", int(ref.size),
-                                        int(np.sum(np.abs(got - ref) > 1e-9 * scale))))
+        report.layers.append(LayerAgreement(f"{name} (readout)", int(ref.size),
+                                            int(np.sum(np.abs(got - ref) > 1e-9 * scale))))
     return report

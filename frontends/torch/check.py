@@ -8,51 +8,17 @@ rounding at threshold ties.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
 from snnc.backends.refsim import simulate
-from snnc.compare import diff as value_diff
+from snnc.compare import CompileCheck, compare_spikes
 from snnc.errors import SimulationInputError
 from snnc.frontends.torch import layout
 from snnc.frontends.torch.tracer import TraceResult, reset_states
 from snnc.ir import Input, Neuron
-from snnc.ir.printer import format_name
-
-
-@dataclass
-class LayerAgreement:
-    name: str
-    compared: int  # neuron-steps compared
-    mismatches: int
-    #: (sample, step, neuron index, torch value, graph value) of the first mismatch
-    first: tuple[int, int, tuple[int, ...], float, float] | None = None
-
-
-@dataclass
-class TraceCheck:
-    samples: int
-    timesteps: int
-    layers: list[LayerAgreement] = field(default_factory=list)
-    output_max_abs_diff: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def total_mismatches(self) -> int:
-        return sum(layer.mismatches for layer in self.layers)
-
-    def table(self) -> str:
-        rows = [f"{'layer':<28} {'compared':>10} {'mismatches':>10}  first mismatch"]
-        for a in self.layers:
-            first = "-" if a.first is None else (
-                f"sample {a.first[0]}, step {a.first[1]}, neuron {a.first[2]}: "
-                f"torch {a.first[3]:g}, graph {a.first[4]:g}")
-            rows.append(f"{format_name(a.name):<28} {a.compared:>10} {a.mismatches:>10}  {first}")
-        for name, diff in self.output_max_abs_diff.items():
-            rows.append(f"{format_name(name):<28} output: max |torch - graph| = {diff:.3g}")
-        return "\n".join(rows)
 
 
 def run_torch(model: nn.Module, inputs: np.ndarray, timesteps: int, step_mode: str,
@@ -118,23 +84,8 @@ def _cast_inputs(module: nn.Module, args: tuple) -> tuple:
                  for a in args)
 
 
-def compare_spikes(name: str, expected: np.ndarray, got: np.ndarray) -> LayerAgreement:
-    """Mismatches between two `[T, batch, ...]` spike arrays (0/1 or bool)."""
-    expected = np.asarray(expected, dtype=np.float64)
-    got = np.asarray(got, dtype=np.float64)
-    d = value_diff(got, expected)
-    if not d.comparable:
-        raise SimulationInputError(f"layer {name!r}: spike shapes differ: torch "
-                                   f"{expected.shape}, graph {got.shape}")
-    first = None
-    if d.index is not None:
-        t, b, *neuron = d.index
-        first = (b, t, tuple(neuron), float(d.expected), float(d.got))
-    return LayerAgreement(name, d.compared, d.mismatches, first)
-
-
 def check_trace(model: nn.Module, result: TraceResult, inputs: np.ndarray,
-                timesteps: int) -> TraceCheck:
+                timesteps: int) -> CompileCheck:
     """Run the torch model and the traced graph on `inputs`; compare every neuron layer."""
     graph = result.graph
     (input_node,) = (n for n in graph if isinstance(n, Input))
@@ -144,7 +95,7 @@ def check_trace(model: nn.Module, result: TraceResult, inputs: np.ndarray,
                                       time_last=result.time_last_neurons,
                                       loops_inside=result.loops_inside)
     sim = simulate(graph, inputs, timesteps)
-    report = TraceCheck(samples=int(np.asarray(inputs).shape[-len(input_node.shape) - 1]),
+    report = CompileCheck(samples=int(np.asarray(inputs).shape[-len(input_node.shape) - 1]),
                         timesteps=timesteps)
     for name in result.neuron_modules:
         report.layers.append(compare_spikes(name, torch_spikes[name], sim.spikes[name]))

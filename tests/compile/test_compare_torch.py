@@ -1,4 +1,4 @@
-"""The trace check's spike comparison (frontends/torch/check.compare_spikes) is the one value
+"""The trace check's spike comparison (snnc.compare.compare_spikes) is the one value
 comparator (snnc.compare.diff), worded for torch: same counts and first mismatch as the
 golden and backend rungs report, sample before step."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from snnc.compare import LayerAgreement, compare_spikes
 from snnc.errors import SimulationInputError
-from snnc.frontends.torch.check import LayerAgreement, compare_spikes
 from snnc.tools.golden import compare
 
 
